@@ -1,0 +1,1041 @@
+//! The decision of what to delete: a pure function of (images, policy, now).
+//!
+//! No clock, environment or I/O here, so a plan can be previewed, tested and explained exactly
+//! as it will be executed. Every image comes back with a reason, expired or kept.
+//!
+//! ECR's evaluation, which this reproduces: rules apply in priority order, lowest number first.
+//! For each rule, `matched` is every image its selection matches, whether or not an earlier rule
+//! claimed or expired it (rules "can still identify them as if they haven't been expired"); its
+//! limits pick candidates from `matched`; each candidate not claimed by an earlier rule expires
+//! by this rule; then every matched image becomes claimed by it. So an image is expired by at
+//! most one rule, and never by a rule of lower priority than one whose selection matches it.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::policy::{Limit, Policy, Rule, TagStatus};
+
+/// One image in a repository, as the plan needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// Identifies the image; unique within a repository.
+    pub digest: String,
+    /// Empty for an untagged image.
+    pub tags: Vec<String>,
+    /// What age and count limits measure.
+    pub pushed_at: DateTime<Utc>,
+    /// For reports of space reclaimed; not used in the decision.
+    pub size_bytes: Option<i64>,
+}
+
+/// Why an image expires or stays. Displays as a short human sentence, e.g.
+/// "rule 1: untagged, pushed 30 days ago (limit 14 days)", "rule 2: 5 newer images match (limit 3)",
+/// "rule 1 selects it but it is within its limits",
+/// "claimed by higher-priority rule 1 (rule 2 would expire it)", "no rule selects it".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// Expired: pushed more than the rule's `sinceImagePushed` days ago.
+    PushedTooLongAgo {
+        /// The expiring rule's priority.
+        rule: u32,
+        /// The expiring rule's tag status, for context.
+        tag_status: TagStatus,
+        /// Whole days since the push, rounded down (so it can equal the limit: expiry needs
+        /// strictly more than `limit_days` × 24 hours).
+        age_days: i64,
+        /// The rule's `countNumber`.
+        limit_days: u32,
+    },
+    /// Expired: beyond the rule's `imageCountMoreThan` newest matching images.
+    BeyondCount {
+        /// The expiring rule's priority.
+        rule: u32,
+        /// How many images the rule matched that rank ahead of this one (pushed later, or at the
+        /// same time with a smaller digest).
+        newer: usize,
+        /// The rule's `countNumber`.
+        limit: u32,
+    },
+    /// Kept: its first matching rule did not expire it, and no later rule would have.
+    WithinLimits {
+        /// The first rule whose selection matches the image.
+        rule: u32,
+    },
+    /// Kept: a lower-priority rule's limits pick it, but a higher-priority rule's selection
+    /// matched it first, and ECR never lets a lower rule expire such an image.
+    Claimed {
+        /// The first rule whose selection matches the image.
+        rule: u32,
+        /// The first later rule whose limits pick the image.
+        would_expire: u32,
+    },
+    /// Kept: no rule's selection matches the image.
+    Unselected,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::PushedTooLongAgo {
+                rule,
+                tag_status,
+                age_days,
+                limit_days,
+            } => {
+                let limit = plural(u64::from(*limit_days), "day");
+                if *age_days > i64::from(*limit_days) {
+                    write!(
+                        f,
+                        "rule {rule}: {tag_status}, pushed {} ago (limit {limit})",
+                        plural(age_days.unsigned_abs(), "day")
+                    )
+                } else {
+                    write!(
+                        f,
+                        "rule {rule}: {tag_status}, pushed just over {limit} ago (limit {limit})"
+                    )
+                }
+            }
+            Reason::BeyondCount { rule, newer, limit } => {
+                let verb = if *newer == 1 { "matches" } else { "match" };
+                write!(
+                    f,
+                    "rule {rule}: {} {verb} (limit {limit})",
+                    plural(*newer as u64, "newer image")
+                )
+            }
+            Reason::WithinLimits { rule } => {
+                write!(f, "rule {rule} selects it but it is within its limits")
+            }
+            Reason::Claimed { rule, would_expire } => write!(
+                f,
+                "claimed by higher-priority rule {rule} (rule {would_expire} would expire it)"
+            ),
+            Reason::Unselected => f.write_str("no rule selects it"),
+        }
+    }
+}
+
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// One image with what the plan does to it and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The image decided on.
+    pub image: Image,
+    /// For expired: the applied rule; for kept: the rule that claimed it (None when no rule
+    /// selected it).
+    pub rule_priority: Option<u32>,
+    /// Why, in a form reports can show as is.
+    pub reason: Reason,
+}
+
+/// What to delete and what to keep. Each list is sorted by (pushed_at ascending, digest
+/// ascending), so equal inputs give equal plans whatever their order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Images to delete.
+    pub expired: Vec<Decision>,
+    /// Images to leave alone.
+    pub kept: Vec<Decision>,
+}
+
+/// Per-image progress through the rules.
+#[derive(Default)]
+struct State {
+    /// Priority of the first rule whose selection matched the image.
+    claimed_by: Option<u32>,
+    /// The rule that expired the image, and why.
+    expired: Option<(u32, Reason)>,
+    /// The first rule whose limits picked the image after it was claimed.
+    would_expire: Option<u32>,
+}
+
+/// Decides, for every image, whether `policy` expires it at time `now`, and why.
+///
+/// `sinceImagePushed N` picks images pushed strictly more than N × 24 hours before `now`.
+/// `imageCountMoreThan N` ranks matched images newest first (ties: smaller digest first) and
+/// picks all after the first N. A rule with several limits (the untagged shorthand) picks the
+/// union; when both pick an image, the reason given is the age limit's.
+/// Image digests are expected to be unique.
+pub fn plan(images: Vec<Image>, policy: &Policy, now: DateTime<Utc>) -> Plan {
+    let mut images = images;
+    images.sort_by(oldest_first);
+    let mut states: Vec<State> = images.iter().map(|_| State::default()).collect();
+
+    for rule in policy.rules() {
+        let matched: Vec<usize> = (0..images.len())
+            .filter(|&i| rule.selection.matches(&images[i].tags))
+            .collect();
+        for (i, reason) in candidates(rule, &images, &matched, now) {
+            let state = &mut states[i];
+            if state.claimed_by.is_none() {
+                state.expired = Some((rule.priority, reason));
+            } else if state.expired.is_none() && state.would_expire.is_none() {
+                state.would_expire = Some(rule.priority);
+            }
+        }
+        for &i in &matched {
+            states[i].claimed_by.get_or_insert(rule.priority);
+        }
+    }
+
+    let mut result = Plan::default();
+    for (image, state) in images.into_iter().zip(states) {
+        match state {
+            State {
+                expired: Some((rule, reason)),
+                ..
+            } => result.expired.push(Decision {
+                image,
+                rule_priority: Some(rule),
+                reason,
+            }),
+            State {
+                claimed_by: Some(rule),
+                would_expire,
+                ..
+            } => result.kept.push(Decision {
+                image,
+                rule_priority: Some(rule),
+                reason: match would_expire {
+                    Some(would_expire) => Reason::Claimed { rule, would_expire },
+                    None => Reason::WithinLimits { rule },
+                },
+            }),
+            State {
+                claimed_by: None, ..
+            } => result.kept.push(Decision {
+                image,
+                rule_priority: None,
+                reason: Reason::Unselected,
+            }),
+        }
+    }
+    result
+}
+
+/// The plan's output order, and the canonical order everything is computed in.
+fn oldest_first(a: &Image, b: &Image) -> Ordering {
+    a.pushed_at
+        .cmp(&b.pushed_at)
+        .then_with(|| a.digest.cmp(&b.digest))
+}
+
+/// The images among `matched` (indices into `images`) that `rule`'s limits pick, each with the
+/// reason of the limit that picked it (the age limit's when both do). In index order.
+fn candidates(
+    rule: &Rule,
+    images: &[Image],
+    matched: &[usize],
+    now: DateTime<Utc>,
+) -> Vec<(usize, Reason)> {
+    let mut picked: Vec<Option<Reason>> = vec![None; matched.len()];
+
+    // Count limits first, so that an age limit's reason, assigned after, wins.
+    let mut newest_first: Vec<usize> = (0..matched.len()).collect();
+    newest_first.sort_by(|&a, &b| {
+        let (a, b) = (&images[matched[a]], &images[matched[b]]);
+        b.pushed_at
+            .cmp(&a.pushed_at)
+            .then_with(|| a.digest.cmp(&b.digest))
+    });
+    for limit in &rule.limits {
+        if let Limit::CountMoreThan(n) = *limit {
+            let keep = usize::try_from(n).unwrap_or(usize::MAX);
+            for (newer, &m) in newest_first.iter().enumerate().skip(keep) {
+                picked[m].get_or_insert(Reason::BeyondCount {
+                    rule: rule.priority,
+                    newer,
+                    limit: n,
+                });
+            }
+        }
+    }
+    for limit in &rule.limits {
+        if let Limit::SincePushedDays(days) = *limit {
+            let limit_age = TimeDelta::days(i64::from(days));
+            for (m, &i) in matched.iter().enumerate() {
+                let age = now - images[i].pushed_at;
+                if age > limit_age {
+                    picked[m] = Some(Reason::PushedTooLongAgo {
+                        rule: rule.priority,
+                        tag_status: rule.selection.tag_status,
+                        age_days: age.num_days(),
+                        limit_days: days,
+                    });
+                }
+            }
+        }
+    }
+
+    matched
+        .iter()
+        .zip(picked)
+        .filter_map(|(&i, reason)| reason.map(|reason| (i, reason)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 6, 30, 12, 0, 0).unwrap()
+    }
+
+    /// An image called `name` (digest `sha256:<name>`) pushed `ago` before [`now`].
+    fn image_at(name: &str, tags: &[&str], ago: TimeDelta) -> Image {
+        Image {
+            digest: format!("sha256:{name}"),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            pushed_at: now() - ago,
+            size_bytes: Some(1_000),
+        }
+    }
+
+    fn image(name: &str, tags: &[&str], days_ago: i64) -> Image {
+        image_at(name, tags, TimeDelta::days(days_ago))
+    }
+
+    fn policy(rules: Vec<Value>) -> Policy {
+        Policy::from_json(&json!({ "rules": rules }).to_string()).unwrap()
+    }
+
+    fn rule(priority: u32, selection: Value) -> Value {
+        json!({ "rulePriority": priority, "description": format!("Rule {priority}"),
+                "selection": selection, "action": { "type": "expire" } })
+    }
+
+    fn prefixes_count(prefixes: &[&str], n: u32) -> Value {
+        json!({ "tagStatus": "tagged", "tagPrefixList": prefixes,
+                "countType": "imageCountMoreThan", "countNumber": n })
+    }
+
+    fn patterns_count(patterns: &[&str], n: u32) -> Value {
+        json!({ "tagStatus": "tagged", "tagPatternList": patterns,
+                "countType": "imageCountMoreThan", "countNumber": n })
+    }
+
+    fn status_count(status: &str, n: u32) -> Value {
+        json!({ "tagStatus": status, "countType": "imageCountMoreThan", "countNumber": n })
+    }
+
+    fn status_age(status: &str, days: u32) -> Value {
+        json!({ "tagStatus": status, "countType": "sinceImagePushed",
+                "countUnit": "days", "countNumber": days })
+    }
+
+    /// Image names (digest without `sha256:`), in plan order.
+    fn names(decisions: &[Decision]) -> Vec<&str> {
+        decisions
+            .iter()
+            .map(|d| d.image.digest.trim_start_matches("sha256:"))
+            .collect()
+    }
+
+    fn expired_names(plan: &Plan) -> Vec<&str> {
+        names(&plan.expired)
+    }
+
+    fn decision<'a>(plan: &'a Plan, name: &str) -> &'a Decision {
+        let digest = format!("sha256:{name}");
+        plan.expired
+            .iter()
+            .chain(&plan.kept)
+            .find(|d| d.image.digest == digest)
+            .unwrap()
+    }
+
+    // ---- Every worked example of "Examples of lifecycle policies in Amazon ECR". ----
+
+    #[test]
+    fn docs_filtering_on_image_age() {
+        // The page gives the policy only; the repository here is ours.
+        let policy = policy(vec![json!({
+            "rulePriority": 1, "description": "Expire images older than 14 days",
+            "selection": { "tagStatus": "tagged", "tagPatternList": ["prod*"],
+                           "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14 },
+            "action": { "type": "expire" }
+        })]);
+        let images = vec![
+            image("old-prod", &["prod-1"], 20),
+            image("new-prod", &["prod-2"], 10),
+            image("old-beta", &["beta-1"], 30),
+            image("old-untagged", &[], 30),
+        ];
+        let plan = plan(images, &policy, now());
+        assert_eq!(expired_names(&plan), ["old-prod"]);
+        assert_eq!(names(&plan.kept), ["old-beta", "old-untagged", "new-prod"]);
+    }
+
+    #[test]
+    fn docs_filtering_on_image_count() {
+        let policy = policy(vec![json!({
+            "rulePriority": 1, "description": "Keep only one untagged image, expire all others",
+            "selection": { "tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1 },
+            "action": { "type": "expire" }
+        })]);
+        let images = vec![
+            image("a", &[], 3),
+            image("b", &[], 2),
+            image("c", &[], 1),
+            image("tagged", &["v1"], 5),
+        ];
+        let plan = plan(images, &policy, now());
+        assert_eq!(expired_names(&plan), ["a", "b"]);
+        assert_eq!(names(&plan.kept), ["tagged", "c"]);
+    }
+
+    fn multiple_rules_repository() -> Vec<Image> {
+        vec![
+            image("A", &["beta-1", "prod-1"], 10),
+            image("B", &["beta-2", "prod-2"], 9),
+            image("C", &["beta-3"], 8),
+        ]
+    }
+
+    #[test]
+    fn docs_filtering_on_multiple_rules_example_a() {
+        // Rule 2 would expire A and B, but both were seen by rule 1.
+        for (prod, beta) in [
+            (prefixes_count(&["prod"], 1), prefixes_count(&["beta"], 1)),
+            (patterns_count(&["prod*"], 1), patterns_count(&["beta*"], 1)),
+        ] {
+            let policy = policy(vec![rule(1, prod), rule(2, beta)]);
+            let plan = plan(multiple_rules_repository(), &policy, now());
+            assert_eq!(expired_names(&plan), ["A"]);
+            assert_eq!(
+                decision(&plan, "B").reason,
+                Reason::Claimed {
+                    rule: 1,
+                    would_expire: 2
+                }
+            );
+            assert_eq!(
+                decision(&plan, "C").reason,
+                Reason::WithinLimits { rule: 2 }
+            );
+        }
+    }
+
+    #[test]
+    fn docs_filtering_on_multiple_rules_example_b() {
+        // Rule 1 (beta) sees all three and marks A and B; rule 2 (prod) sees only images rule 1
+        // already saw. The page's result: "Images A and B are expired".
+        for (beta, prod) in [
+            (prefixes_count(&["beta"], 1), prefixes_count(&["prod"], 1)),
+            (patterns_count(&["beta*"], 1), patterns_count(&["prod*"], 1)),
+        ] {
+            let policy = policy(vec![rule(1, beta), rule(2, prod)]);
+            let plan = plan(multiple_rules_repository(), &policy, now());
+            assert_eq!(expired_names(&plan), ["A", "B"]);
+            assert_eq!(names(&plan.kept), ["C"]);
+            assert!(plan.expired.iter().all(|d| d.rule_priority == Some(1)));
+        }
+    }
+
+    #[test]
+    fn docs_filtering_on_multiple_tags_in_a_single_rule_example_a() {
+        let images = vec![
+            image("A", &["alpha-1"], 12),
+            image("B", &["beta-1"], 11),
+            image("C", &["alpha-2", "beta-2"], 10),
+            image("D", &["alpha-3"], 4),
+            image("E", &["beta-3"], 3),
+            image("F", &["alpha-4", "beta-4"], 2),
+        ];
+        for list in [
+            json!({ "tagPrefixList": ["alpha", "beta"] }),
+            json!({ "tagPatternList": ["alpha*", "beta*"] }),
+        ] {
+            let mut selection = status_age("tagged", 5);
+            if let (Some(selection), Some(list)) = (selection.as_object_mut(), list.as_object()) {
+                selection.extend(list.clone());
+            }
+            let plan = plan(images.clone(), &policy(vec![rule(1, selection)]), now());
+            assert_eq!(expired_names(&plan), ["C"]);
+            assert_eq!(
+                decision(&plan, "F").reason,
+                Reason::WithinLimits { rule: 1 }
+            );
+            assert_eq!(decision(&plan, "A").reason, Reason::Unselected);
+        }
+    }
+
+    #[test]
+    fn docs_filtering_on_multiple_tags_in_a_single_rule_example_b() {
+        let images = vec![
+            image("A", &["alpha-1", "beta-1", "gamma-1"], 10),
+            image("B", &["alpha-2", "beta-2"], 9),
+            image("C", &["alpha-3", "beta-3", "gamma-2"], 8),
+        ];
+        for selection in [
+            prefixes_count(&["alpha", "beta"], 1),
+            patterns_count(&["alpha*", "beta*"], 1),
+        ] {
+            let plan = plan(images.clone(), &policy(vec![rule(1, selection)]), now());
+            assert_eq!(expired_names(&plan), ["A", "B"]);
+        }
+    }
+
+    #[test]
+    fn docs_filtering_on_all_images_example_a() {
+        let images = vec![
+            image("A", &["alpha-1"], 4),
+            image("B", &["beta-1"], 3),
+            image("C", &[], 2),
+            image("D", &["alpha-2"], 1),
+        ];
+        let plan = plan(
+            images,
+            &policy(vec![rule(1, status_count("any", 1))]),
+            now(),
+        );
+        assert_eq!(expired_names(&plan), ["A", "B", "C"]);
+        assert_eq!(names(&plan.kept), ["D"]);
+    }
+
+    #[test]
+    fn docs_filtering_on_all_images_example_b() {
+        // The page has D and E both "pushed 1 day ago" and rule 3 keeping E as the newest, so E
+        // is pushed a little later here; E is also not older than rule 2's one day.
+        let images = vec![
+            image("A", &["alpha-1", "beta-1"], 4),
+            image("B", &[], 3),
+            image("C", &["alpha-2"], 2),
+            image("D", &["git hash"], 1),
+            image_at("E", &[], TimeDelta::days(1) - TimeDelta::minutes(5)),
+        ];
+        for alpha in [
+            prefixes_count(&["alpha"], 1),
+            patterns_count(&["alpha*"], 1),
+        ] {
+            let policy = policy(vec![
+                rule(1, alpha),
+                rule(2, status_age("untagged", 1)),
+                rule(3, status_count("any", 1)),
+            ]);
+            let plan = plan(images.clone(), &policy, now());
+            assert_eq!(expired_names(&plan), ["A", "B", "D"]);
+            let by_rule: Vec<Option<u32>> = plan.expired.iter().map(|d| d.rule_priority).collect();
+            assert_eq!(by_rule, [Some(1), Some(2), Some(3)]);
+            assert_eq!(names(&plan.kept), ["C", "E"]);
+            // Rule 3 would expire C, but rule 1 claimed it; E is rule 3's newest image.
+            assert_eq!(
+                decision(&plan, "C").reason,
+                Reason::Claimed {
+                    rule: 1,
+                    would_expire: 3
+                }
+            );
+            assert_eq!(
+                decision(&plan, "E").reason,
+                Reason::WithinLimits { rule: 2 }
+            );
+        }
+    }
+
+    // ---- Semantics ----
+
+    #[test]
+    fn age_limit_needs_strictly_more_than_n_days() {
+        let policy = policy(vec![rule(1, status_age("untagged", 14))]);
+        // (age, expired)
+        let cases = [
+            (TimeDelta::days(14) - TimeDelta::seconds(1), false),
+            (TimeDelta::days(14), false),
+            (TimeDelta::days(14) + TimeDelta::seconds(1), true),
+            (TimeDelta::days(400), true),
+            (-TimeDelta::hours(1), false), // pushed "in the future": clock skew
+        ];
+        for (age, expired) in cases {
+            let plan = plan(vec![image_at("x", &[], age)], &policy, now());
+            assert_eq!(plan.expired.len() == 1, expired, "age {age}");
+        }
+    }
+
+    #[test]
+    fn count_limit_keeps_the_newest_n_with_ties_broken_by_digest() {
+        let policy = policy(vec![rule(1, status_count("untagged", 2))]);
+        let images = vec![
+            image("a", &[], 5),
+            image("d", &[], 1),
+            image("c", &[], 1),
+            image("b", &[], 1),
+        ];
+        let plan = plan(images, &policy, now());
+        // Newest first: b, c, d (same push time, by digest), then a. Keep b and c.
+        assert_eq!(expired_names(&plan), ["a", "d"]);
+        assert_eq!(
+            decision(&plan, "d").reason,
+            Reason::BeyondCount {
+                rule: 1,
+                newer: 2,
+                limit: 2
+            }
+        );
+        assert_eq!(
+            decision(&plan, "a").reason,
+            Reason::BeyondCount {
+                rule: 1,
+                newer: 3,
+                limit: 2
+            }
+        );
+        assert_eq!(names(&plan.kept), ["b", "c"]);
+    }
+
+    #[test]
+    fn lower_rules_count_images_claimed_by_higher_rules() {
+        // Rule 1 keeps every prod image; rule 2 (keep 2 tagged) still counts them, so the
+        // non-prod images beyond the 2 newest tagged expire even though prod images are newer.
+        let policy = policy(vec![
+            rule(1, prefixes_count(&["prod"], 100)),
+            rule(2, prefixes_count(&["v"], 2)),
+        ]);
+        let images = vec![
+            image("old-v", &["v1"], 5),
+            image("mid-v", &["v2"], 4),
+            image("prod-a", &["v3", "prod-a"], 2),
+            image("prod-b", &["v4", "prod-b"], 1),
+        ];
+        let plan = plan(images, &policy, now());
+        assert_eq!(expired_names(&plan), ["old-v", "mid-v"]);
+        assert_eq!(
+            decision(&plan, "old-v").reason,
+            Reason::BeyondCount {
+                rule: 2,
+                newer: 3,
+                limit: 2
+            }
+        );
+        assert_eq!(
+            decision(&plan, "prod-a").reason,
+            Reason::WithinLimits { rule: 1 }
+        );
+    }
+
+    #[test]
+    fn a_rule_claims_what_it_matches_whether_or_not_it_expires_it() {
+        // (rules, image tags, expected rule_priority, expected reason)
+        let cases = [
+            (
+                vec![
+                    rule(1, prefixes_count(&["prod"], 5)),
+                    rule(2, status_age("any", 1)),
+                ],
+                vec!["prod-1"],
+                Some(1),
+                Reason::Claimed {
+                    rule: 1,
+                    would_expire: 2,
+                },
+            ),
+            (
+                vec![
+                    rule(1, prefixes_count(&["prod"], 5)),
+                    rule(2, status_age("any", 1)),
+                ],
+                vec!["beta-1"],
+                Some(2),
+                Reason::PushedTooLongAgo {
+                    rule: 2,
+                    tag_status: TagStatus::Any,
+                    age_days: 10,
+                    limit_days: 1,
+                },
+            ),
+            (
+                vec![
+                    rule(1, prefixes_count(&["prod"], 5)),
+                    rule(2, status_age("any", 30)),
+                ],
+                vec!["prod-1"],
+                Some(1),
+                Reason::WithinLimits { rule: 1 },
+            ),
+            (
+                vec![
+                    rule(1, status_age("untagged", 1)),
+                    rule(2, status_count("any", 1)),
+                ],
+                vec!["beta-1"],
+                Some(2),
+                Reason::WithinLimits { rule: 2 },
+            ),
+            (
+                vec![rule(1, status_age("untagged", 1))],
+                vec!["beta-1"],
+                None,
+                Reason::Unselected,
+            ),
+            (
+                vec![
+                    rule(1, patterns_count(&["prod*"], 1)),
+                    rule(2, patterns_count(&["*-1"], 1)),
+                ],
+                vec!["beta-1"],
+                Some(2),
+                Reason::WithinLimits { rule: 2 },
+            ),
+        ];
+        for (rules, tags, rule_priority, reason) in cases {
+            let policy = policy(rules);
+            let plan = plan(vec![image("x", &tags, 10)], &policy, now());
+            let decision = decision(&plan, "x");
+            assert_eq!(
+                (decision.rule_priority, &decision.reason),
+                (rule_priority, &reason),
+                "{tags:?} under {policy:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_expired_image_names_the_first_lower_rule_that_would_expire_it_when_claimed() {
+        let policy = policy(vec![
+            rule(1, prefixes_count(&["prod"], 5)),
+            rule(2, prefixes_count(&["p"], 1)),
+            rule(3, status_count("any", 1)),
+        ]);
+        let images = vec![image("old", &["prod-1"], 3), image("new", &["prod-2"], 1)];
+        let plan = plan(images, &policy, now());
+        assert!(plan.expired.is_empty());
+        assert_eq!(
+            decision(&plan, "old").reason,
+            Reason::Claimed {
+                rule: 1,
+                would_expire: 2
+            }
+        );
+    }
+
+    #[test]
+    fn untagged_shorthand_expires_by_either_limit() {
+        let images = || {
+            vec![
+                image("u1", &[], 30),
+                image("u2", &[], 20),
+                image("u3", &[], 10),
+                image("u4", &[], 5),
+                image("u5", &[], 1),
+                image("tagged", &["v1"], 100),
+            ]
+        };
+        // (age, count, expired)
+        let cases = [
+            (Some(14), None, vec!["u1", "u2"]),
+            (None, Some(3), vec!["u1", "u2"]),
+            (None, Some(2), vec!["u1", "u2", "u3"]),
+            (Some(7), Some(4), vec!["u1", "u2", "u3"]),
+            (Some(25), Some(3), vec!["u1", "u2"]),
+            (Some(0), None, vec!["u1", "u2", "u3", "u4", "u5"]),
+            (None, Some(0), vec!["u1", "u2", "u3", "u4", "u5"]),
+        ];
+        for (age, count, expired) in cases {
+            let policy = Policy::untagged(age, count).unwrap();
+            let plan = plan(images(), &policy, now());
+            assert_eq!(expired_names(&plan), expired, "age {age:?} count {count:?}");
+            assert_eq!(decision(&plan, "tagged").reason, Reason::Unselected);
+        }
+    }
+
+    #[test]
+    fn shorthand_prefers_the_age_reason_when_both_limits_apply() {
+        let policy = Policy::untagged(Some(7), Some(1)).unwrap();
+        let images = vec![
+            image("old", &[], 30),
+            image("mid", &[], 3),
+            image("new", &[], 1),
+        ];
+        let plan = plan(images, &policy, now());
+        assert_eq!(
+            decision(&plan, "old").reason,
+            Reason::PushedTooLongAgo {
+                rule: 1,
+                tag_status: TagStatus::Untagged,
+                age_days: 30,
+                limit_days: 7
+            }
+        );
+        assert_eq!(
+            decision(&plan, "mid").reason,
+            Reason::BeyondCount {
+                rule: 1,
+                newer: 1,
+                limit: 1
+            }
+        );
+        assert_eq!(
+            decision(&plan, "new").reason,
+            Reason::WithinLimits { rule: 1 }
+        );
+    }
+
+    #[test]
+    fn output_is_sorted_by_push_time_then_digest() {
+        let policy = policy(vec![rule(1, status_count("any", 2))]);
+        let images = vec![
+            image("z", &[], 1),
+            image("b", &["v"], 9),
+            image("a", &[], 9),
+            image("y", &["v"], 1),
+            image("m", &[], 5),
+        ];
+        let plan = plan(images, &policy, now());
+        assert_eq!(expired_names(&plan), ["a", "b", "m"]);
+        assert_eq!(names(&plan.kept), ["y", "z"]);
+    }
+
+    #[test]
+    fn no_images_give_an_empty_plan() {
+        let policy = Policy::untagged(Some(1), None).unwrap();
+        assert_eq!(plan(vec![], &policy, now()), Plan::default());
+    }
+
+    #[test]
+    fn reasons_read_as_sentences() {
+        let cases = [
+            (
+                Reason::PushedTooLongAgo {
+                    rule: 1,
+                    tag_status: TagStatus::Untagged,
+                    age_days: 30,
+                    limit_days: 14,
+                },
+                "rule 1: untagged, pushed 30 days ago (limit 14 days)",
+            ),
+            (
+                Reason::PushedTooLongAgo {
+                    rule: 4,
+                    tag_status: TagStatus::Tagged,
+                    age_days: 2,
+                    limit_days: 1,
+                },
+                "rule 4: tagged, pushed 2 days ago (limit 1 day)",
+            ),
+            (
+                Reason::PushedTooLongAgo {
+                    rule: 1,
+                    tag_status: TagStatus::Any,
+                    age_days: 14,
+                    limit_days: 14,
+                },
+                "rule 1: any, pushed just over 14 days ago (limit 14 days)",
+            ),
+            (
+                Reason::BeyondCount {
+                    rule: 2,
+                    newer: 5,
+                    limit: 3,
+                },
+                "rule 2: 5 newer images match (limit 3)",
+            ),
+            (
+                Reason::BeyondCount {
+                    rule: 2,
+                    newer: 1,
+                    limit: 1,
+                },
+                "rule 2: 1 newer image matches (limit 1)",
+            ),
+            (
+                Reason::WithinLimits { rule: 1 },
+                "rule 1 selects it but it is within its limits",
+            ),
+            (
+                Reason::Claimed {
+                    rule: 1,
+                    would_expire: 2,
+                },
+                "claimed by higher-priority rule 1 (rule 2 would expire it)",
+            ),
+            (Reason::Unselected, "no rule selects it"),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn an_image_just_past_the_age_limit_says_so() {
+        let policy = policy(vec![rule(1, status_age("untagged", 14))]);
+        let age = TimeDelta::days(14) + TimeDelta::hours(3);
+        let plan = plan(vec![image_at("x", &[], age)], &policy, now());
+        assert_eq!(
+            decision(&plan, "x").reason.to_string(),
+            "rule 1: untagged, pushed just over 14 days ago (limit 14 days)"
+        );
+    }
+
+    // ---- Properties over random repositories and policies ----
+
+    const TAGS: [&str; 6] = ["prod-1", "prod-2", "beta-1", "beta-2", "v1", "latest"];
+    const PREFIXES: [&str; 5] = ["prod", "beta", "v", "prod-1", "l"];
+    const PATTERNS: [&str; 7] = ["prod*", "*-1", "beta-?", "*", "v1", "*t*", "p*d-*"];
+
+    fn images_strategy() -> impl Strategy<Value = Vec<Image>> {
+        // Push times on a 6-hour grid over 40 days, so ties and age boundaries both happen.
+        let spec = (
+            prop::collection::btree_set(prop::sample::select(&TAGS[..]), 0..3),
+            0i64..160,
+        );
+        prop::collection::vec(spec, 0..16).prop_map(|specs| {
+            specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (tags, quarter_days))| Image {
+                    // Unique, and not in push order.
+                    digest: format!("sha256:{:02}-{i}", (i * 37) % 17),
+                    tags: tags.into_iter().map(str::to_string).collect(),
+                    pushed_at: now() - TimeDelta::hours(quarter_days * 6),
+                    size_bytes: None,
+                })
+                .collect()
+        })
+    }
+
+    fn limit_strategy() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (1u32..5).prop_map(|n| json!({ "countType": "imageCountMoreThan", "countNumber": n })),
+            (1u32..30).prop_map(|n| json!({
+                "countType": "sinceImagePushed", "countUnit": "days", "countNumber": n
+            })),
+        ]
+    }
+
+    fn tagged_selection_strategy() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            prop::collection::btree_set(prop::sample::select(&PREFIXES[..]), 1..3)
+                .prop_map(|list| json!({ "tagStatus": "tagged", "tagPrefixList": list })),
+            prop::collection::btree_set(prop::sample::select(&PATTERNS[..]), 1..3)
+                .prop_map(|list| json!({ "tagStatus": "tagged", "tagPatternList": list })),
+        ]
+    }
+
+    fn with_limit(selection: Value, limit: Value) -> Value {
+        let mut selection = selection;
+        if let (Some(selection), Some(limit)) = (selection.as_object_mut(), limit.as_object()) {
+            selection.extend(limit.clone());
+        }
+        selection
+    }
+
+    /// Random valid documents: some tagged rules, at most one untagged rule anywhere among them,
+    /// at most one any rule (last), priorities increasing with random gaps; or the shorthand.
+    fn policy_strategy() -> impl Strategy<Value = Policy> {
+        let tagged = prop::collection::vec((tagged_selection_strategy(), limit_strategy()), 0..4);
+        let untagged = prop::option::of((0usize..4, limit_strategy()));
+        let any = prop::option::of(limit_strategy());
+        let gaps = prop::collection::vec(1u32..4, 6);
+        let document = (tagged, untagged, any, gaps).prop_filter_map(
+            "a policy needs a rule",
+            |(tagged, untagged, any, gaps)| {
+                let mut selections: Vec<Value> = tagged
+                    .into_iter()
+                    .map(|(selection, limit)| with_limit(selection, limit))
+                    .collect();
+                if let Some((at, limit)) = untagged {
+                    let at = at.min(selections.len());
+                    selections.insert(at, with_limit(json!({ "tagStatus": "untagged" }), limit));
+                }
+                if let Some(limit) = any {
+                    selections.push(with_limit(json!({ "tagStatus": "any" }), limit));
+                }
+                let mut priority = 0;
+                let rules: Vec<Value> = selections
+                    .into_iter()
+                    .zip(gaps)
+                    .map(|(selection, gap)| {
+                        priority += gap;
+                        rule(priority, selection)
+                    })
+                    .collect();
+                (!rules.is_empty()).then(|| json!({ "rules": rules }).to_string())
+            },
+        );
+        let shorthand = (prop::option::of(0u32..30), prop::option::of(0u32..5))
+            .prop_filter_map("the shorthand needs a limit", |(age, count)| {
+                Policy::untagged(age, count)
+            });
+        prop_oneof![
+            4 => document.prop_map(|text| match Policy::from_json(&text) {
+                Ok(policy) => policy,
+                Err(e) => panic!("generated an invalid policy {text}: {e}"),
+            }),
+            1 => shorthand,
+        ]
+    }
+
+    fn inputs() -> impl Strategy<Value = (Vec<Image>, Vec<Image>, Policy)> {
+        images_strategy()
+            .prop_flat_map(|images| (Just(images.clone()), Just(images).prop_shuffle()))
+            .prop_flat_map(|(images, shuffled)| (Just(images), Just(shuffled), policy_strategy()))
+    }
+
+    proptest! {
+        #[test]
+        fn expired_images_match_no_higher_priority_rule((images, _shuffled, policy) in inputs()) {
+            let plan = plan(images, &policy, now());
+            for decision in &plan.expired {
+                let Some(by) = decision.rule_priority else {
+                    panic!("expired without a rule: {decision:?}");
+                };
+                for higher in policy.rules().iter().filter(|r| r.priority < by) {
+                    prop_assert!(
+                        !higher.selection.matches(&decision.image.tags),
+                        "{decision:?} matches higher rule {higher:?}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn count_rules_expire_at_most_the_excess((images, _shuffled, policy) in inputs()) {
+            let plan = plan(images.clone(), &policy, now());
+            for rule in policy.rules() {
+                let [Limit::CountMoreThan(n)] = rule.limits[..] else { continue };
+                let matched = images.iter().filter(|i| rule.selection.matches(&i.tags)).count();
+                let expired = plan
+                    .expired
+                    .iter()
+                    .filter(|d| d.rule_priority == Some(rule.priority))
+                    .count();
+                prop_assert!(expired <= matched.saturating_sub(n as usize));
+            }
+        }
+
+        #[test]
+        fn input_order_does_not_matter((images, shuffled, policy) in inputs()) {
+            prop_assert_eq!(plan(images, &policy, now()), plan(shuffled, &policy, now()));
+        }
+
+        #[test]
+        fn every_image_is_decided_exactly_once_in_order((images, _shuffled, policy) in inputs()) {
+            let plan = plan(images.clone(), &policy, now());
+            let mut decided: Vec<&Image> =
+                plan.expired.iter().chain(&plan.kept).map(|d| &d.image).collect();
+            let mut given: Vec<&Image> = images.iter().collect();
+            decided.sort_by(|a, b| oldest_first(a, b));
+            given.sort_by(|a, b| oldest_first(a, b));
+            prop_assert_eq!(decided, given);
+            for list in [&plan.expired, &plan.kept] {
+                prop_assert!(list
+                    .windows(2)
+                    .all(|w| oldest_first(&w[0].image, &w[1].image) == Ordering::Less));
+            }
+        }
+    }
+}
