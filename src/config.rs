@@ -1,0 +1,530 @@
+//! Environment variables → typed, validated configuration.
+//!
+//! Read once at cold start. Every bad variable is collected and named in one
+//! [`ConfigError`], so ops fix them all in one deploy; an invalid configuration
+//! stops the run before any ECR call. Tests pass a lookup closure instead of
+//! touching the process environment.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::policy::Policy;
+
+/// Default for `UNTAGGED_MAX_AGE_DAYS`.
+pub const DEFAULT_UNTAGGED_MAX_AGE_DAYS: u32 = 14;
+/// Default for `MAX_CONCURRENCY`.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
+/// Upper bound for `MAX_CONCURRENCY`: beyond this ECR throttles more than it helps.
+pub const MAX_MAX_CONCURRENCY: usize = 64;
+
+/// The janitor's settings, as ops set them through environment variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The rules applied to every repository (unless a repository tag picks a named policy).
+    pub policy: Policy,
+    /// Policies a repository can pick with its `ecr-janitor:policy=<name>` tag.
+    pub named_policies: BTreeMap<String, Policy>,
+    /// Whether repository resource tags are read (one extra call per repository).
+    pub repository_tag_overrides: bool,
+    /// Plan and report only; delete nothing.
+    pub dry_run: bool,
+    /// Which repositories are swept at all.
+    pub repositories: RepositoryFilter,
+    /// Repositories processed at once.
+    pub max_concurrency: usize,
+}
+
+/// Include/exclude glob patterns over repository names; exclude wins.
+#[derive(Debug, Clone)]
+pub struct RepositoryFilter {
+    include: GlobSet,
+    exclude: GlobSet,
+}
+
+impl RepositoryFilter {
+    /// Whether a repository of this name is swept.
+    pub fn matches(&self, name: &str) -> bool {
+        self.include.is_match(name) && !self.exclude.is_match(name)
+    }
+}
+
+/// One bad variable and what it accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong and what the variable accepts.
+    pub message: String,
+}
+
+/// Every configuration problem found, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// One entry per problem, in a stable order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration, nothing was done:")?;
+        for p in &self.problems {
+            write!(f, "\n  - {}: {}", p.variable, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (variable name → value). An empty value counts
+    /// as unset, because SAM passes empty template parameters as empty variables.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut problems = Vec::new();
+        let mut bad =
+            |variable: &'static str, message: String| problems.push(Problem { variable, message });
+
+        let age_text = get("UNTAGGED_MAX_AGE_DAYS");
+        let count_text = get("UNTAGGED_MAX_COUNT");
+        let max_age = match &age_text {
+            None => Ok(Some(DEFAULT_UNTAGGED_MAX_AGE_DAYS)),
+            Some(v) => parse_limit(v, true).map_err(|e| {
+                format!(
+                    "{e}; expected a whole number of days ≥ 1, or 0/off to disable the age limit"
+                )
+            }),
+        };
+        let max_count = match &count_text {
+            None => Ok(None),
+            Some(v) => parse_limit(v, false).map_err(|e| {
+                format!("{e}; expected a whole number of images ≥ 1, or off for no count limit")
+            }),
+        };
+        let limits_valid = max_age.is_ok() && max_count.is_ok();
+        let max_age = max_age.unwrap_or_else(|m| {
+            bad("UNTAGGED_MAX_AGE_DAYS", m);
+            None
+        });
+        let max_count = max_count.unwrap_or_else(|m| {
+            bad("UNTAGGED_MAX_COUNT", m);
+            None
+        });
+
+        let policy = match get("LIFECYCLE_POLICY") {
+            Some(text) => {
+                if age_text.is_some() || count_text.is_some() {
+                    bad(
+                        "LIFECYCLE_POLICY",
+                        "is set together with UNTAGGED_MAX_AGE_DAYS/UNTAGGED_MAX_COUNT; the policy \
+                         replaces them, so set one or the other"
+                            .into(),
+                    );
+                }
+                Policy::from_json(&text)
+                    .map_err(|e| bad("LIFECYCLE_POLICY", e.to_string()))
+                    .ok()
+            }
+            None => {
+                let policy = Policy::untagged(max_age, max_count);
+                if policy.is_none() && limits_valid {
+                    bad(
+                        "UNTAGGED_MAX_AGE_DAYS",
+                        "the age limit is off and UNTAGGED_MAX_COUNT is unset: at least one limit \
+                         must remain (or set LIFECYCLE_POLICY)"
+                            .into(),
+                    );
+                }
+                policy
+            }
+        };
+
+        let dry_run = parse_bool_var(get("DRY_RUN"), true).unwrap_or_else(|m| {
+            bad("DRY_RUN", m);
+            true
+        });
+        let repository_tag_overrides = parse_bool_var(get("REPOSITORY_TAG_OVERRIDES"), false)
+            .unwrap_or_else(|m| {
+                bad("REPOSITORY_TAG_OVERRIDES", m);
+                false
+            });
+
+        let named_policies = match get("LIFECYCLE_POLICIES") {
+            None => BTreeMap::new(),
+            Some(text) => {
+                if !repository_tag_overrides {
+                    bad(
+                        "LIFECYCLE_POLICIES",
+                        "named policies are picked by repository tags, which are only read when \
+                         REPOSITORY_TAG_OVERRIDES=true"
+                            .into(),
+                    );
+                }
+                parse_named_policies(&text).unwrap_or_else(|m| {
+                    bad("LIFECYCLE_POLICIES", m);
+                    BTreeMap::new()
+                })
+            }
+        };
+
+        let include = parse_globs(get("INCLUDE_REPOSITORIES").as_deref().unwrap_or("*"))
+            .unwrap_or_else(|m| {
+                bad("INCLUDE_REPOSITORIES", m);
+                GlobSet::empty()
+            });
+        let exclude = match get("EXCLUDE_REPOSITORIES") {
+            None => GlobSet::empty(),
+            Some(v) => parse_globs(&v).unwrap_or_else(|m| {
+                bad("EXCLUDE_REPOSITORIES", m);
+                GlobSet::empty()
+            }),
+        };
+
+        let max_concurrency = match get("MAX_CONCURRENCY") {
+            None => DEFAULT_MAX_CONCURRENCY,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_MAX_CONCURRENCY).contains(&n) => n,
+                _ => {
+                    bad(
+                        "MAX_CONCURRENCY",
+                        format!(
+                            "{v:?} is not accepted; expected a whole number from 1 to {MAX_MAX_CONCURRENCY}"
+                        ),
+                    );
+                    DEFAULT_MAX_CONCURRENCY
+                }
+            },
+        };
+
+        match policy {
+            Some(policy) if problems.is_empty() => Ok(Config {
+                policy,
+                named_policies,
+                repository_tag_overrides,
+                dry_run,
+                repositories: RepositoryFilter { include, exclude },
+                max_concurrency,
+            }),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+}
+
+/// `0`/`off` → no limit (only where `zero_disables`), `N ≥ 1` → `Some(N)`.
+fn parse_limit(text: &str, zero_disables: bool) -> Result<Option<u32>, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match text.parse::<u32>() {
+        Ok(0) if zero_disables => Ok(None),
+        Ok(0) => Err(format!("{text:?} is not accepted")),
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
+}
+
+/// Parses a boolean variable; `None` (unset) gives `default`.
+fn parse_bool_var(text: Option<String>, default: bool) -> Result<bool, String> {
+    match text {
+        None => Ok(default),
+        Some(v) => {
+            parse_bool(&v).ok_or_else(|| format!("{v:?} is not accepted; expected true or false"))
+        }
+    }
+}
+
+/// The spellings of true and false ops are likely to type.
+pub(crate) fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Comma-separated glob patterns; `*` matches any characters including `/`.
+fn parse_globs(text: &str) -> Result<GlobSet, String> {
+    let mut builder = GlobSetBuilder::new();
+    for (i, raw) in text.split(',').enumerate() {
+        let pattern = raw.trim();
+        if pattern.is_empty() {
+            return Err(format!(
+                "{text:?} has an empty pattern at position {}; expected comma-separated glob \
+                 patterns such as team-a/*,base-images",
+                i + 1
+            ));
+        }
+        let glob = Glob::new(pattern)
+            .map_err(|e| format!("pattern {pattern:?} is not a valid glob: {e}"))?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("{text:?} could not be compiled: {e}"))
+}
+
+/// A JSON object of name → ECR lifecycle policy (as an object or as policy text).
+fn parse_named_policies(text: &str) -> Result<BTreeMap<String, Policy>, String> {
+    let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+        format!("is not a JSON object of policy name → lifecycle policy document: {e}")
+    })?;
+    if map.is_empty() {
+        return Err("names no policy; expected at least one name → policy entry".into());
+    }
+    map.into_iter()
+        .map(|(name, value)| {
+            if name.trim().is_empty() {
+                return Err("has an empty policy name".to_owned());
+            }
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            Policy::from_json(&text)
+                .map(|p| (name.clone(), p))
+                .map_err(|e| format!("policy {name:?}: {e}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Environment variables of one case.
+    type Vars<'a> = &'a [(&'a str, &'a str)];
+
+    fn load(vars: Vars) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    fn bad_vars(vars: Vars) -> Vec<&'static str> {
+        match load(vars) {
+            Ok(_) => panic!("expected a configuration error for {vars:?}"),
+            Err(e) => {
+                let mut vars: Vec<_> = e.problems.iter().map(|p| p.variable).collect();
+                vars.dedup();
+                vars
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = load(&[]).expect("defaults are valid");
+        assert!(c.dry_run, "dry run is the default");
+        assert_eq!(c.max_concurrency, 8);
+        assert!(!c.repository_tag_overrides);
+        assert_eq!(c.policy, Policy::untagged(Some(14), None).expect("policy"));
+        assert!(c.repositories.matches("any/thing"));
+    }
+
+    #[test]
+    fn valid_values() {
+        let cases: &[(Vars, Option<u32>, Option<u32>, bool)] = &[
+            (&[("UNTAGGED_MAX_AGE_DAYS", "30")], Some(30), None, true),
+            (&[("UNTAGGED_MAX_AGE_DAYS", " 7 ")], Some(7), None, true),
+            (
+                &[("UNTAGGED_MAX_AGE_DAYS", "0"), ("UNTAGGED_MAX_COUNT", "5")],
+                None,
+                Some(5),
+                true,
+            ),
+            (
+                &[
+                    ("UNTAGGED_MAX_AGE_DAYS", "OFF"),
+                    ("UNTAGGED_MAX_COUNT", "1"),
+                ],
+                None,
+                Some(1),
+                true,
+            ),
+            (
+                &[("UNTAGGED_MAX_COUNT", "3"), ("DRY_RUN", "false")],
+                Some(14),
+                Some(3),
+                false,
+            ),
+            (
+                &[("UNTAGGED_MAX_COUNT", "off"), ("DRY_RUN", "TRUE")],
+                Some(14),
+                None,
+                true,
+            ),
+            (
+                &[("UNTAGGED_MAX_COUNT", ""), ("DRY_RUN", "no")],
+                Some(14),
+                None,
+                false,
+            ),
+            (&[("DRY_RUN", "")], Some(14), None, true),
+        ];
+        for (vars, age, count, dry_run) in cases {
+            let c = load(vars).unwrap_or_else(|e| panic!("{vars:?}: {e}"));
+            assert_eq!(
+                c.policy,
+                Policy::untagged(*age, *count).expect("policy"),
+                "{vars:?}"
+            );
+            assert_eq!(c.dry_run, *dry_run, "{vars:?}");
+        }
+    }
+
+    #[test]
+    fn each_bad_value_is_named() {
+        let cases: &[(Vars, &[&str])] = &[
+            (
+                &[("UNTAGGED_MAX_AGE_DAYS", "abc")],
+                &["UNTAGGED_MAX_AGE_DAYS"],
+            ),
+            (
+                &[("UNTAGGED_MAX_AGE_DAYS", "-1")],
+                &["UNTAGGED_MAX_AGE_DAYS"],
+            ),
+            (
+                &[("UNTAGGED_MAX_AGE_DAYS", "1.5")],
+                &["UNTAGGED_MAX_AGE_DAYS"],
+            ),
+            (&[("UNTAGGED_MAX_COUNT", "0")], &["UNTAGGED_MAX_COUNT"]),
+            (&[("UNTAGGED_MAX_COUNT", "many")], &["UNTAGGED_MAX_COUNT"]),
+            (
+                &[("UNTAGGED_MAX_AGE_DAYS", "off")],
+                &["UNTAGGED_MAX_AGE_DAYS"],
+            ),
+            (
+                &[
+                    ("UNTAGGED_MAX_AGE_DAYS", "0"),
+                    ("UNTAGGED_MAX_COUNT", "off"),
+                ],
+                &["UNTAGGED_MAX_AGE_DAYS"],
+            ),
+            (&[("DRY_RUN", "maybe")], &["DRY_RUN"]),
+            (
+                &[("INCLUDE_REPOSITORIES", "a,,b")],
+                &["INCLUDE_REPOSITORIES"],
+            ),
+            (
+                &[("INCLUDE_REPOSITORIES", "a, ")],
+                &["INCLUDE_REPOSITORIES"],
+            ),
+            (&[("EXCLUDE_REPOSITORIES", ",")], &["EXCLUDE_REPOSITORIES"]),
+            (&[("EXCLUDE_REPOSITORIES", "a[")], &["EXCLUDE_REPOSITORIES"]),
+            (&[("MAX_CONCURRENCY", "0")], &["MAX_CONCURRENCY"]),
+            (&[("MAX_CONCURRENCY", "65")], &["MAX_CONCURRENCY"]),
+            (&[("MAX_CONCURRENCY", "x")], &["MAX_CONCURRENCY"]),
+            (
+                &[("REPOSITORY_TAG_OVERRIDES", "sometimes")],
+                &["REPOSITORY_TAG_OVERRIDES"],
+            ),
+            (&[("LIFECYCLE_POLICY", "{not json")], &["LIFECYCLE_POLICY"]),
+            (
+                &[("LIFECYCLE_POLICY", r#"{"rules": []}"#)],
+                &["LIFECYCLE_POLICY"],
+            ),
+            (
+                &[
+                    ("LIFECYCLE_POLICY", UNTAGGED_POLICY),
+                    ("UNTAGGED_MAX_AGE_DAYS", "14"),
+                ],
+                &["LIFECYCLE_POLICY"],
+            ),
+            (&[("LIFECYCLE_POLICIES", "{}")], &["LIFECYCLE_POLICIES"]),
+            (
+                &[
+                    ("LIFECYCLE_POLICIES", r#"{"a": {"rules": []}}"#),
+                    ("REPOSITORY_TAG_OVERRIDES", "true"),
+                ],
+                &["LIFECYCLE_POLICIES"],
+            ),
+        ];
+        for (vars, expected) in cases {
+            assert_eq!(bad_vars(vars), *expected, "{vars:?}");
+        }
+    }
+
+    #[test]
+    fn several_bad_variables_are_reported_together() {
+        let err = load(&[
+            ("UNTAGGED_MAX_AGE_DAYS", "abc"),
+            ("DRY_RUN", "maybe"),
+            ("MAX_CONCURRENCY", "0"),
+            ("INCLUDE_REPOSITORIES", "a,,b"),
+        ])
+        .expect_err("four bad variables");
+        let text = err.to_string();
+        for var in [
+            "UNTAGGED_MAX_AGE_DAYS",
+            "DRY_RUN",
+            "MAX_CONCURRENCY",
+            "INCLUDE_REPOSITORIES",
+        ] {
+            assert!(text.contains(var), "{var} missing from: {text}");
+        }
+        assert!(text.contains("\"abc\""), "the bad value is quoted: {text}");
+    }
+
+    #[test]
+    fn include_and_exclude_globs() {
+        let c = load(&[
+            ("INCLUDE_REPOSITORIES", "team-a/*, base"),
+            ("EXCLUDE_REPOSITORIES", "team-a/keep-*"),
+        ])
+        .expect("valid");
+        let cases = [
+            ("team-a/web", true),
+            ("team-a/deep/nested", true),
+            ("base", true),
+            ("baseline", false),
+            ("team-a/keep-me", false),
+            ("team-b/web", false),
+        ];
+        for (name, swept) in cases {
+            assert_eq!(c.repositories.matches(name), swept, "{name}");
+        }
+    }
+
+    const UNTAGGED_POLICY: &str = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":3},"action":{"type":"expire"}}]}"#;
+
+    #[test]
+    fn lifecycle_policy_replaces_the_shorthand() {
+        let c = load(&[("LIFECYCLE_POLICY", UNTAGGED_POLICY)]).expect("valid");
+        assert_eq!(
+            c.policy,
+            Policy::from_json(UNTAGGED_POLICY).expect("policy")
+        );
+    }
+
+    #[test]
+    fn named_policies_as_objects_or_text() {
+        let text = format!(
+            r#"{{"strict": {UNTAGGED_POLICY}, "as-text": {}}}"#,
+            serde_json::Value::String(UNTAGGED_POLICY.into())
+        );
+        let c = load(&[
+            ("LIFECYCLE_POLICIES", &text),
+            ("REPOSITORY_TAG_OVERRIDES", "true"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.named_policies.keys().collect::<Vec<_>>(),
+            ["as-text", "strict"]
+        );
+        assert_eq!(
+            bad_vars(&[("LIFECYCLE_POLICIES", &text)]),
+            ["LIFECYCLE_POLICIES"]
+        );
+    }
+}
