@@ -1,0 +1,158 @@
+//! The CLI: the Lambda's sweep run locally, and the offline planner.
+//!
+//! Exit codes: 0 the run completed (per-image failures are in the report), 2 configuration or
+//! input errors (nothing was done), 1 any other failure.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use ecr_janitor::config::Config;
+use ecr_janitor::handler::Janitor;
+use ecr_janitor::policy::Policy;
+use ecr_janitor::report::PlanReport;
+use ecr_janitor::{describe_images, plan};
+
+#[derive(Parser)]
+#[command(version, about = "Expire Amazon ECR images by lifecycle-policy rules")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One run with the Lambda's code path and environment variables; prints the report.
+    Sweep {
+        /// Delete nothing, whatever DRY_RUN says.
+        #[arg(long)]
+        dry_run: bool,
+        /// A Lambda event file whose overrides apply (e.g. events/single-repository.json).
+        #[arg(long, value_name = "FILE")]
+        event: Option<PathBuf>,
+    },
+    /// Offline: which images of an `aws ecr describe-images` output expire, and why.
+    Plan {
+        /// The JSON printed by `aws ecr describe-images`.
+        #[arg(long, value_name = "FILE")]
+        images: PathBuf,
+        /// An ECR lifecycle policy document (default: the policy from the environment).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Evaluate as of this time (RFC 3339; default: now).
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<DateTime<Utc>>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Table,
+}
+
+/// A failure that maps to an exit code.
+enum Failure {
+    /// Bad configuration or input: exit 2.
+    Usage(anyhow::Error),
+    /// Anything else: exit 1.
+    Run(anyhow::Error),
+}
+
+fn usage(e: impl Into<anyhow::Error>) -> Failure {
+    Failure::Usage(e.into())
+}
+
+fn read(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))
+        .map_err(Failure::Usage)
+}
+
+async fn sweep(dry_run: bool, event: Option<PathBuf>) -> Result<bool, Failure> {
+    let payload = match event {
+        None => serde_json::Value::Null,
+        Some(path) => serde_json::from_str(&read(&path)?)
+            .with_context(|| format!("{} is not JSON", path.display()))
+            .map_err(Failure::Usage)?,
+    };
+    let janitor = Janitor::from_env().await.map_err(usage)?;
+    let mut options = janitor.options(&payload).map_err(usage)?;
+    options.dry_run |= dry_run;
+    let report = janitor
+        .run(&options, None)
+        .await
+        .map_err(|e| Failure::Run(e.into()))?;
+    let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Run(e.into()))?;
+    println!("{json}");
+    Ok(report.totals.repository_errors == 0)
+}
+
+fn plan_images(
+    images: &Path,
+    policy: Option<PathBuf>,
+    now: Option<DateTime<Utc>>,
+    format: Format,
+) -> Result<(), Failure> {
+    let policy = match policy {
+        Some(path) => Policy::from_json(&read(&path)?)
+            .with_context(|| format!("policy {}", path.display()))
+            .map_err(Failure::Usage)?,
+        None => Config::from_env().map_err(usage)?.policy,
+    };
+    let images = describe_images::parse(&read(images)?)
+        .with_context(|| format!("images {}", images.display()))
+        .map_err(Failure::Usage)?;
+    let plan = plan::plan(images, &policy, now.unwrap_or_else(Utc::now));
+    let report = PlanReport::from(&plan);
+    match format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Run(e.into()))?;
+            println!("{json}");
+        }
+        Format::Table => print!("{}", report.to_table()),
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let result = match Cli::parse().command {
+        Command::Sweep { dry_run, event } => sweep(dry_run, event).await,
+        Command::Plan {
+            images,
+            policy,
+            now,
+            format,
+        } => plan_images(&images, policy, now, format).map(|()| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("error: some repositories could not be swept; see the report");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

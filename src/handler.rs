@@ -1,0 +1,306 @@
+//! The Lambda entry point: event → overrides → sweep → report.
+//!
+//! An invocation may carry overrides, as a plain JSON object or in an EventBridge event's
+//! `detail`: `{"dryRun": true, "repositories": ["a", "b/c"]}`. Overrides can only make a
+//! run safer (force dry-run on, narrow the repositories); anything else is rejected before
+//! any ECR call.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::Utc;
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::config::{Config, ConfigError};
+use crate::registry::{EcrRegistry, Registry, RegistryError};
+use crate::report::RunReport;
+use crate::sweep::{self, RunOptions};
+
+/// Most time kept back from the Lambda deadline for in-flight repositories to finish.
+pub const DEADLINE_RESERVE: Duration = Duration::from_secs(30);
+
+/// The overrides an invocation may carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Overrides {
+    /// `true` forces a dry run; `false` cannot turn a configured dry run off.
+    pub dry_run: Option<bool>,
+    /// Sweep only these repositories.
+    pub repositories: Option<Vec<String>>,
+}
+
+/// An invocation payload the janitor will not act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid invocation input, nothing was done: {0}")]
+pub struct InputError(pub String);
+
+impl Overrides {
+    /// Reads overrides from a payload: null, a plain object, or an EventBridge event
+    /// (recognised by its `detail-type`) whose `detail` holds them.
+    pub fn from_event(payload: &Value) -> Result<Self, InputError> {
+        let bad = |e: serde_json::Error| InputError(e.to_string());
+        match payload {
+            Value::Null => Ok(Self::default()),
+            Value::Object(map) if map.contains_key("detail-type") => {
+                let mut event = payload.clone();
+                // EventBridge Scheduler's default notification may carry `detail` as JSON text.
+                if let Some(Value::String(text)) = event.get("detail") {
+                    let detail = serde_json::from_str(text)
+                        .map_err(|e| InputError(format!("EventBridge event detail: {e}")))?;
+                    event["detail"] = detail;
+                }
+                serde_json::from_value::<EventBridgeEvent<Option<Overrides>>>(event)
+                    .map(|event| event.detail.unwrap_or_default())
+                    .map_err(|e| InputError(format!("EventBridge event: {e}")))
+            }
+            Value::Object(_) => serde_json::from_value(payload.clone()).map_err(bad),
+            other => Err(InputError(format!(
+                "expected a JSON object (overrides or an EventBridge event), got {other}"
+            ))),
+        }
+    }
+
+    /// Applies the overrides to the configuration, refusing any that would make the run
+    /// less safe than configured.
+    pub fn resolve(self, config: &Config) -> Result<RunOptions, InputError> {
+        if self.dry_run == Some(false) && config.dry_run {
+            return Err(InputError(
+                "dryRun: false cannot turn off DRY_RUN=true; overrides can only make a run \
+                 safer (change the DRY_RUN variable instead)"
+                    .into(),
+            ));
+        }
+        let repositories = match self.repositories {
+            None => None,
+            Some(names) if names.is_empty() => {
+                return Err(InputError(
+                    "repositories is empty; name at least one repository or leave it out".into(),
+                ))
+            }
+            Some(names) => {
+                if names.iter().any(|n| n.trim().is_empty()) {
+                    return Err(InputError("repositories has an empty name".into()));
+                }
+                Some(names.into_iter().collect::<BTreeSet<_>>())
+            }
+        };
+        Ok(RunOptions {
+            dry_run: config.dry_run || self.dry_run == Some(true),
+            repositories,
+        })
+    }
+}
+
+/// Why an invocation failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum JanitorError {
+    /// The payload was refused; nothing was done.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The registry could not be listed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl From<JanitorError> for lambda_runtime::Diagnostic {
+    fn from(e: JanitorError) -> Self {
+        let error_type = match e {
+            JanitorError::Input(_) => "InvalidInput",
+            JanitorError::Registry(_) => "RegistryError",
+        };
+        Self {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The janitor: configuration validated at cold start, and a registry.
+#[derive(Debug)]
+pub struct Janitor<R> {
+    config: Config,
+    registry: R,
+}
+
+impl Janitor<EcrRegistry> {
+    /// Validates the environment first, so a bad configuration makes no ECR client at all.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        Ok(Self::new(config, EcrRegistry::from_env().await))
+    }
+}
+
+impl<R: Registry> Janitor<R> {
+    /// A janitor over any registry (tests use fakes).
+    pub fn new(config: Config, registry: R) -> Self {
+        Self { config, registry }
+    }
+
+    /// The run options for an invocation payload.
+    pub fn options(&self, payload: &Value) -> Result<RunOptions, InputError> {
+        Overrides::from_event(payload)?.resolve(&self.config)
+    }
+
+    /// One sweep, logged. Shared by the Lambda and the CLI.
+    pub async fn run(
+        &self,
+        options: &RunOptions,
+        stop_starting_at: Option<Instant>,
+    ) -> Result<RunReport, RegistryError> {
+        tracing::info!(dry_run = options.dry_run, "run starting");
+        let report = sweep::run(
+            &self.registry,
+            &self.config,
+            options,
+            Utc::now(),
+            stop_starting_at,
+        )
+        .await?;
+        match serde_json::to_string(&report) {
+            Ok(json) => tracing::info!(report = %json, "run report"),
+            Err(e) => tracing::warn!(error = %e, "run report could not be serialized"),
+        }
+        Ok(report)
+    }
+
+    /// The Lambda handler.
+    pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<RunReport, JanitorError> {
+        let options = self.options(&event.payload)?;
+        let stop = stop_starting_at(event.context.deadline, SystemTime::now(), Instant::now());
+        Ok(self.run(&options, stop).await?)
+    }
+}
+
+/// When to stop starting repositories, given the Lambda deadline (ms since the epoch, 0 when
+/// unknown): the deadline less a reserve of [`DEADLINE_RESERVE`] or a quarter of the time
+/// left, whichever is smaller.
+pub fn stop_starting_at(deadline_ms: u64, now: SystemTime, clock: Instant) -> Option<Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    let left = deadline.duration_since(now).unwrap_or(Duration::ZERO);
+    let reserve = DEADLINE_RESERVE.min(left / 4);
+    Some(clock + (left - reserve))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(dry_run: bool) -> Config {
+        let dry = dry_run.to_string();
+        Config::from_lookup(|k| (k == "DRY_RUN").then(|| dry.clone())).expect("valid config")
+    }
+
+    fn names(list: &[&str]) -> Option<BTreeSet<String>> {
+        Some(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn payloads_that_are_accepted() {
+        let scheduled = json!({
+            "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-11-30T06:00:00Z", "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:123456789012:rule/ecr-janitor"],
+            "detail": {}
+        });
+        let mut in_detail = scheduled.clone();
+        in_detail["detail"] = json!({"dryRun": true, "repositories": ["a", "b/c"]});
+        let cases = [
+            (Value::Null, false, None),
+            (json!({}), false, None),
+            (scheduled, false, None),
+            (json!({"dryRun": true}), true, None),
+            (json!({"dryRun": false}), false, None),
+            (
+                json!({"repositories": ["b/c", "a"]}),
+                false,
+                names(&["a", "b/c"]),
+            ),
+            (in_detail, true, names(&["a", "b/c"])),
+            (
+                json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": "{}"}),
+                false,
+                None,
+            ),
+        ];
+        for (payload, dry_run, repositories) in cases {
+            let options = Overrides::from_event(&payload)
+                .and_then(|o| o.resolve(&config(false)))
+                .unwrap_or_else(|e| panic!("{payload}: {e}"));
+            assert_eq!(
+                options,
+                RunOptions {
+                    dry_run,
+                    repositories
+                },
+                "{payload}"
+            );
+        }
+    }
+
+    #[test]
+    fn payloads_that_are_refused() {
+        let cases = [
+            (json!({"dryrun": true}), false),
+            (json!({"dryRun": "yes"}), false),
+            (json!({"repositories": "a"}), false),
+            (json!({"repositories": []}), false),
+            (json!({"repositories": [""]}), false),
+            (json!(["a"]), false),
+            (json!("run"), false),
+            (
+                json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {"force": true}}),
+                false,
+            ),
+            (
+                json!({"detail-type": "Scheduled Event", "detail": "{not json"}),
+                false,
+            ),
+            (json!({"dryRun": false}), true),
+        ];
+        for (payload, configured_dry_run) in cases {
+            let result = Overrides::from_event(&payload)
+                .and_then(|o| o.resolve(&config(configured_dry_run)));
+            assert!(
+                result.is_err(),
+                "{payload} should be refused, got {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_configured_dry_run_stays_on() {
+        let options = Overrides::from_event(&json!({"repositories": ["a"]}))
+            .and_then(|o| o.resolve(&config(true)))
+            .expect("valid");
+        assert!(options.dry_run);
+    }
+
+    #[test]
+    fn deadline_reserve() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let clock = Instant::now();
+        let at =
+            |left_s: u64| stop_starting_at((1_000 + left_s) * 1000, now, clock).map(|t| t - clock);
+        assert_eq!(at(900), Some(Duration::from_secs(870)), "30 s reserve");
+        assert_eq!(
+            at(40),
+            Some(Duration::from_secs(30)),
+            "a quarter of a short budget"
+        );
+        assert_eq!(stop_starting_at(0, now, clock), None, "no deadline");
+        assert_eq!(
+            stop_starting_at(500_000, now, clock),
+            Some(clock),
+            "deadline already passed"
+        );
+    }
+}
