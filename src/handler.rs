@@ -175,11 +175,19 @@ impl<R: Registry> Janitor<R> {
     }
 }
 
-/// When to stop starting repositories, given the Lambda deadline (ms since the epoch, 0 when
-/// unknown): the deadline less a reserve of [`DEADLINE_RESERVE`] or a quarter of the time
-/// left, whichever is smaller.
+/// Deadlines before this (2000-01-01, in ms since the epoch) are not real Lambda deadlines:
+/// local emulators send 0 or a duration (cargo-lambda sends 600000) instead of a time.
+const EARLIEST_REAL_DEADLINE_MS: u64 = 946_684_800_000;
+
+/// When to stop starting repositories, given the Lambda deadline (ms since the epoch): the
+/// deadline less a reserve of [`DEADLINE_RESERVE`] or a quarter of the time left, whichever
+/// is smaller. None when the deadline is not a real one.
 pub fn stop_starting_at(deadline_ms: u64, now: SystemTime, clock: Instant) -> Option<Instant> {
-    if deadline_ms == 0 {
+    if deadline_ms < EARLIEST_REAL_DEADLINE_MS {
+        tracing::warn!(
+            deadline_ms,
+            "no usable Lambda deadline; running without one"
+        );
         return None;
     }
     let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
@@ -286,19 +294,23 @@ mod tests {
 
     #[test]
     fn deadline_reserve() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let start_s = 1_764_482_400; // 2025-11-30T06:00:00Z
+        let now = UNIX_EPOCH + Duration::from_secs(start_s);
         let clock = Instant::now();
-        let at =
-            |left_s: u64| stop_starting_at((1_000 + left_s) * 1000, now, clock).map(|t| t - clock);
+        let at = |left_s: u64| {
+            stop_starting_at((start_s + left_s) * 1000, now, clock).map(|t| t - clock)
+        };
         assert_eq!(at(900), Some(Duration::from_secs(870)), "30 s reserve");
-        assert_eq!(
-            at(40),
-            Some(Duration::from_secs(30)),
-            "a quarter of a short budget"
-        );
+        let quarter = Some(Duration::from_secs(30));
+        assert_eq!(at(40), quarter, "a quarter of a short budget");
         assert_eq!(stop_starting_at(0, now, clock), None, "no deadline");
         assert_eq!(
-            stop_starting_at(500_000, now, clock),
+            stop_starting_at(600_000, now, clock),
+            None,
+            "cargo-lambda's duration is not a deadline"
+        );
+        assert_eq!(
+            stop_starting_at((start_s - 5) * 1000, now, clock),
             Some(clock),
             "deadline already passed"
         );

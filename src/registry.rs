@@ -133,10 +133,15 @@ where
 
 /// Maps ECR's image detail to the planner's image. Images without a digest cannot be deleted
 /// and are left out; an image without a push time counts as newest, so age never expires it.
+/// Push times are rounded to the millisecond: ECR sends fractional epoch seconds, and finer
+/// digits are float noise.
 fn to_image(detail: ImageDetail) -> Option<Image> {
     let pushed_at = detail
         .image_pushed_at()
-        .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+        .and_then(|t| {
+            let millis = (i64::from(t.subsec_nanos()) + 500_000) / 1_000_000;
+            DateTime::<Utc>::from_timestamp_millis(t.secs().checked_mul(1000)?.checked_add(millis)?)
+        })
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     Some(Image {
         digest: detail.image_digest?,

@@ -93,7 +93,12 @@ async fn images_are_read_across_pages_with_the_untagged_filter() {
         .match_requests(move |r| untagged(r) && r.next_token() == Some("next"))
         .then_output(|| {
             DescribeImagesOutput::builder()
-                .image_details(image("sha256:b", 1_700_000_100))
+                .image_details(
+                    ImageDetail::builder()
+                        .image_digest("sha256:b")
+                        .image_pushed_at(DateTime::from_secs_f64(1_700_000_100.318))
+                        .build(),
+                )
                 .build()
         });
     let images = registry(&[&first, &second])
@@ -106,7 +111,11 @@ async fn images_are_read_across_pages_with_the_untagged_filter() {
         ["sha256:a", "sha256:b"],
         "an image without a digest is left out"
     );
-    assert_eq!(images[1].pushed_at.timestamp(), 1_700_000_100);
+    assert_eq!(
+        images[1].pushed_at.to_rfc3339(),
+        "2023-11-14T22:15:00.318+00:00",
+        "fractional epoch seconds are kept to the millisecond"
+    );
     assert_eq!(images[0].size_bytes, Some(42));
 }
 
