@@ -1,0 +1,68 @@
+# ecr-janitor: `make demo` runs the janitor end to end against a local ECR emulator,
+# `make test` runs everything CI runs. Both install what they need on a fresh machine.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VENV_SAM := .venv-sam
+SAM_CLI_VERSION := 1.170.0
+# Project-local tools come first: cargo-lambda and zig live in the venv.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export CARGO_TERM_COLOR ?= never
+EVENT ?= events/scheduled.json
+PORT ?= 9000
+
+.PHONY: help venv demo test lint fmt build watch invoke deploy clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+venv: $(VENV)/.installed ## project-local venv with pinned moto, cargo-lambda (+zig), cfn-lint, pytest
+
+demo: venv ## seed the local ECR emulator, run the Lambda once through cargo-lambda, show what is left
+	cargo build --bins
+	$(VENV)/bin/python scripts/demo.py
+
+test: venv lint ## everything CI runs: lint, Rust tests, emulator end-to-end and template tests
+	cargo test --all-targets
+	$(VENV)/bin/python -m pytest tests
+
+lint: venv ## rustfmt, clippy (warnings are errors), cfn-lint
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml
+
+fmt: ## format the Rust code
+	cargo fmt --all
+
+build: venv ## the arm64 Lambda bootstrap, as deployed (target/lambda/bootstrap/bootstrap)
+	rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --bin bootstrap
+
+watch: venv ## local Lambda runtime on 127.0.0.1:$(PORT) with the current environment
+	cargo lambda watch -A 127.0.0.1 -P $(PORT)
+
+invoke: venv ## invoke the function served by `make watch` with EVENT=events/x.json
+	cargo lambda invoke bootstrap -A 127.0.0.1 -P $(PORT) --data-file $(EVENT)
+
+$(VENV_SAM)/.installed:
+	$(PYTHON) -m venv $(VENV_SAM)
+	$(VENV_SAM)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+deploy: venv $(VENV_SAM)/.installed ## sam build + sam deploy --guided (needs AWS credentials; not run in CI)
+	rustup target add aarch64-unknown-linux-gnu
+	SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/sam build
+	SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/sam deploy --guided
+
+clean: ## remove build output and the venvs
+	cargo clean
+	rm -rf $(VENV) $(VENV_SAM) .aws-sam
