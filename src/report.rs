@@ -12,10 +12,10 @@ use crate::plan::{Decision, Plan};
 pub const USD_PER_GB_MONTH: f64 = 0.10;
 const BYTES_PER_GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// An image the plan expires, and why.
+/// An image and why the plan decided as it did; the part expired and kept entries share.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExpiredImage {
+pub struct ImageEntry {
     /// Image digest (`sha256:…`).
     pub image_digest: String,
     /// Tags the image had when planned.
@@ -24,39 +24,49 @@ pub struct ExpiredImage {
     pub image_pushed_at: DateTime<Utc>,
     /// ECR's reported size, when known.
     pub image_size_in_bytes: Option<i64>,
-    /// The rule that expired it, as in ECR's lifecycle preview.
-    pub applied_rule_priority: Option<u32>,
     /// Human-readable reason.
     pub reason: String,
 }
 
-/// An image the plan keeps, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KeptImage {
-    /// Image digest (`sha256:…`).
-    pub image_digest: String,
-    /// Tags the image has.
-    pub image_tags: Vec<String>,
-    /// When it was pushed.
-    pub image_pushed_at: DateTime<Utc>,
-    /// ECR's reported size, when known.
-    pub image_size_in_bytes: Option<i64>,
-    /// The rule that claimed it, or null when no rule selected it.
-    pub rule_priority: Option<u32>,
-    /// Human-readable reason.
-    pub reason: String,
-}
-
-impl From<&Decision> for ExpiredImage {
+impl From<&Decision> for ImageEntry {
     fn from(d: &Decision) -> Self {
         Self {
             image_digest: d.image.digest.clone(),
             image_tags: d.image.tags.clone(),
             image_pushed_at: d.image.pushed_at,
             image_size_in_bytes: d.image.size_bytes,
-            applied_rule_priority: d.rule_priority,
             reason: d.reason.to_string(),
+        }
+    }
+}
+
+/// An image the plan expires, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiredImage {
+    /// The image and the reason.
+    #[serde(flatten)]
+    pub image: ImageEntry,
+    /// The rule that expired it, as in ECR's lifecycle preview.
+    pub applied_rule_priority: Option<u32>,
+}
+
+/// An image the plan keeps, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptImage {
+    /// The image and the reason.
+    #[serde(flatten)]
+    pub image: ImageEntry,
+    /// The rule that claimed it, or null when no rule selected it.
+    pub rule_priority: Option<u32>,
+}
+
+impl From<&Decision> for ExpiredImage {
+    fn from(d: &Decision) -> Self {
+        Self {
+            image: d.into(),
+            applied_rule_priority: d.rule_priority,
         }
     }
 }
@@ -64,12 +74,8 @@ impl From<&Decision> for ExpiredImage {
 impl From<&Decision> for KeptImage {
     fn from(d: &Decision) -> Self {
         Self {
-            image_digest: d.image.digest.clone(),
-            image_tags: d.image.tags.clone(),
-            image_pushed_at: d.image.pushed_at,
-            image_size_in_bytes: d.image.size_bytes,
+            image: d.into(),
             rule_priority: d.rule_priority,
-            reason: d.reason.to_string(),
         }
     }
 }
@@ -103,44 +109,25 @@ impl PlanReport {
             "TAGS".into(),
             "REASON".into(),
         ]];
-        let row = |action: &str,
-                   rule: Option<u32>,
-                   pushed: DateTime<Utc>,
-                   digest: &str,
-                   tags: &[String],
-                   reason: &str| {
+        let row = |action: &str, rule: Option<u32>, e: &ImageEntry| {
             [
                 action.to_owned(),
                 rule.map_or_else(|| "-".to_owned(), |r| r.to_string()),
-                pushed.format("%Y-%m-%d %H:%M").to_string(),
-                short_digest(digest).to_owned(),
-                if tags.is_empty() {
+                e.image_pushed_at.format("%Y-%m-%d %H:%M").to_string(),
+                short_digest(&e.image_digest).to_owned(),
+                if e.image_tags.is_empty() {
                     "<untagged>".to_owned()
                 } else {
-                    tags.join(",")
+                    e.image_tags.join(",")
                 },
-                reason.to_owned(),
+                e.reason.clone(),
             ]
         };
         for e in &self.expired {
-            rows.push(row(
-                "expire",
-                e.applied_rule_priority,
-                e.image_pushed_at,
-                &e.image_digest,
-                &e.image_tags,
-                &e.reason,
-            ));
+            rows.push(row("expire", e.applied_rule_priority, &e.image));
         }
         for k in &self.kept {
-            rows.push(row(
-                "keep",
-                k.rule_priority,
-                k.image_pushed_at,
-                &k.image_digest,
-                &k.image_tags,
-                &k.reason,
-            ));
+            rows.push(row("keep", k.rule_priority, &k.image));
         }
         let mut widths = [0usize; 6];
         for r in &rows {
