@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 import pytest
 
+from lambda_runtime import emulator_env
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 BUILD_TIMEOUT = 1800
@@ -102,17 +104,7 @@ class Run:
 
 def clean_env(emu, extra: Optional[dict[str, str]] = None) -> dict[str, str]:
     """A clean environment: no inherited AWS_* (or anything else) but PATH and HOME."""
-    env = {
-        "PATH": base_path(),
-        "HOME": os.environ.get("HOME", "/root"),
-        "AWS_ENDPOINT_URL": emu.endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "RUST_LOG": "info",
-        "NO_COLOR": "1",
-    }
+    env = emulator_env(emu.endpoint, base_path())
     for key, value in (extra or {}).items():
         if value is None:
             env.pop(key, None)

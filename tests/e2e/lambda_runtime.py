@@ -41,11 +41,11 @@ def tool_path() -> str:
     return os.pathsep.join(parts)
 
 
-def lambda_env(endpoint: str, config: Optional[dict[str, str]] = None) -> dict[str, str]:
-    """A clean environment for cargo-lambda and the function: nothing inherited
-    but PATH and HOME (no AWS_* from the caller), pointed at the emulator."""
-    env = {
-        "PATH": tool_path(),
+def emulator_env(endpoint: str, path: str) -> dict[str, str]:
+    """A clean environment pointed at the emulator: nothing inherited but PATH
+    and HOME, so no AWS_* variable of the caller can reach a real account."""
+    return {
+        "PATH": path,
         "HOME": os.environ.get("HOME", "/root"),
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "test",
@@ -54,8 +54,13 @@ def lambda_env(endpoint: str, config: Optional[dict[str, str]] = None) -> dict[s
         "AWS_EC2_METADATA_DISABLED": "true",
         "RUST_LOG": "info",
         "NO_COLOR": "1",
-        "CARGO_TERM_COLOR": "never",
     }
+
+
+def lambda_env(endpoint: str, config: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """emulator_env for cargo-lambda and the function, with cargo's own settings."""
+    env = emulator_env(endpoint, tool_path())
+    env["CARGO_TERM_COLOR"] = "never"
     for key in ("CARGO_HOME", "RUSTUP_HOME", "CARGO_TARGET_DIR", "RUSTUP_TOOLCHAIN"):
         if key in os.environ:
             env[key] = os.environ[key]
