@@ -14,8 +14,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 EVENT ?= events/scheduled.json
 PORT ?= 9000
+EMULATOR_PORT ?= 5000
 
-.PHONY: help venv demo test lint fmt build watch invoke deploy clean
+.PHONY: help venv demo test lint fmt build emulator watch invoke deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -46,6 +47,9 @@ fmt: ## format the Rust code
 build: venv ## the arm64 Lambda bootstrap, as deployed (target/lambda/bootstrap/bootstrap)
 	rustup target add aarch64-unknown-linux-gnu
 	cargo lambda build --release --arm64 --bin bootstrap
+
+emulator: venv ## a seeded local ECR emulator on 127.0.0.1:$(EMULATOR_PORT), for watch/invoke by hand
+	$(VENV)/bin/python scripts/demo.py --serve $(EMULATOR_PORT)
 
 watch: venv ## local Lambda runtime on 127.0.0.1:$(PORT) with the current environment
 	cargo lambda watch -A 127.0.0.1 -P $(PORT)

@@ -18,6 +18,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -185,16 +186,41 @@ def check_agreement(report: dict, before: dict, after: dict) -> list[str]:
     return problems
 
 
+def serve(port: int, now: datetime, rng: random.Random) -> int:
+    """A seeded emulator that stays up, so the Lambda can be run and invoked by hand."""
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before threads start: they inherit it
+    emu = ecr_emulator.Emulator(port=port).start()
+    try:
+        seed_registry(emu, now, rng)
+        print_inventory(f"ECR emulator on {emu.endpoint}, seeded", inventory(emu), now)
+        print("\nIn another terminal, point the janitor at it and run the Lambda locally:")
+        print(f"  export AWS_ENDPOINT_URL={emu.endpoint} AWS_ACCESS_KEY_ID=test "
+              "AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1")
+        print("  make watch          # then, in a third terminal (same exports):")
+        print("  make invoke EVENT=events/dry-run.json")
+        print("\nCtrl-C stops the emulator.", flush=True)
+        signal.sigwait(stop_signals)
+        return 0
+    finally:
+        emu.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--event", default=str(ROOT / "events" / "scheduled.json"),
                         help="event file to invoke the function with (default: events/scheduled.json)")
     parser.add_argument("--seed", type=int, default=20261130, help="random seed for the registry history")
     parser.add_argument("--quiet-report", action="store_true", help="do not print the full JSON report")
+    parser.add_argument("--serve", type=int, metavar="PORT",
+                        help="only seed the registry and keep the emulator on 127.0.0.1:PORT until "
+                             "Ctrl-C, for `make watch` / `make invoke` by hand")
     args = parser.parse_args()
 
     now = datetime.now(timezone.utc)
     rng = random.Random(args.seed)
+    if args.serve is not None:
+        return serve(args.serve, now, rng)
     log_dir = Path(tempfile.mkdtemp(prefix="ecr-janitor-demo-"))
 
     build_function()
