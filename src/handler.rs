@@ -22,6 +22,12 @@ use crate::sweep::{self, RunOptions};
 
 /// Most time kept back from the Lambda deadline for in-flight repositories to finish.
 pub const DEADLINE_RESERVE: Duration = Duration::from_secs(30);
+/// Largest report the Lambda returns whole: Lambda caps a response at 6 MB.
+pub const MAX_RESPONSE_BYTES: usize = 5 * 1024 * 1024;
+/// Largest report logged in one line: CloudWatch Logs caps an event at 256 KB.
+pub const MAX_LOG_LINE_BYTES: usize = 200 * 1024;
+/// Expired images per `expired images` log line when the report is too big for one line.
+const EXPIRED_PER_LOG_LINE: usize = 500;
 
 /// The overrides an invocation may carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,18 +166,51 @@ impl<R: Registry> Janitor<R> {
             stop_starting_at,
         )
         .await?;
-        match serde_json::to_string(&report) {
-            Ok(json) => tracing::info!(report = %json, "run report"),
-            Err(e) => tracing::warn!(error = %e, "run report could not be serialized"),
-        }
+        log_report(&report);
         Ok(report)
     }
 
-    /// The Lambda handler.
+    /// The Lambda handler. A report too big for Lambda's response comes back as its
+    /// [`RunReport::summary`]; the logs keep the expired images.
     pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<RunReport, JanitorError> {
         let options = self.options(&event.payload)?;
         let stop = stop_starting_at(event.context.deadline, SystemTime::now(), Instant::now());
-        Ok(self.run(&options, stop).await?)
+        let report = self.run(&options, stop).await?;
+        Ok(fit(report, MAX_RESPONSE_BYTES))
+    }
+}
+
+fn json_len(report: &RunReport) -> usize {
+    serde_json::to_vec(report).map_or(usize::MAX, |v| v.len())
+}
+
+/// The report if its JSON fits in `limit` bytes, else its summary.
+fn fit(report: RunReport, limit: usize) -> RunReport {
+    if json_len(&report) <= limit {
+        report
+    } else {
+        report.summary()
+    }
+}
+
+/// Logs the report in one `run report` line; when that line would be too long for CloudWatch,
+/// the expired images go first in `expired images` lines of [`EXPIRED_PER_LOG_LINE`], and the
+/// `run report` line carries the summary.
+fn log_report(report: &RunReport) {
+    let report = if json_len(report) <= MAX_LOG_LINE_BYTES {
+        report
+    } else {
+        for repo in &report.repositories {
+            for (i, chunk) in repo.expired.chunks(EXPIRED_PER_LOG_LINE).enumerate() {
+                let images = serde_json::to_string(chunk).unwrap_or_default();
+                tracing::info!(repository = %repo.name, part = i + 1, expired = %images, "expired images");
+            }
+        }
+        &report.summary()
+    };
+    match serde_json::to_string(report) {
+        Ok(json) => tracing::info!(report = %json, "run report"),
+        Err(e) => tracing::warn!(error = %e, "run report could not be serialized"),
     }
 }
 
@@ -290,6 +329,24 @@ mod tests {
             .and_then(|o| o.resolve(&config(true)))
             .expect("valid");
         assert!(options.dry_run);
+    }
+
+    #[test]
+    fn reports_too_big_for_a_response_become_summaries() {
+        let started = chrono::DateTime::<Utc>::from_timestamp(0, 0).expect("epoch");
+        let repo = crate::report::RepositoryReport {
+            name: "a".into(),
+            deleted: 7,
+            kept: Some(Vec::new()),
+            ..Default::default()
+        };
+        let report = RunReport::new(true, started, 1, vec![repo], vec![], vec![]);
+        let size = json_len(&report);
+        assert_eq!(fit(report.clone(), size), report, "fits: returned whole");
+        let small = fit(report.clone(), size - 1);
+        assert!(small.image_lists_omitted);
+        assert_eq!(small.totals, report.totals);
+        assert_eq!(small.repositories[0].deleted, 7);
     }
 
     #[test]

@@ -254,6 +254,9 @@ pub struct RunReport {
     pub not_visited: Vec<String>,
     /// Repositories an invocation asked for that do not exist or are excluded by config.
     pub requested_not_found: Vec<String>,
+    /// True when per-image lists were left out to fit a size limit (see [`RunReport::summary`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub image_lists_omitted: bool,
 }
 
 impl RunReport {
@@ -299,7 +302,20 @@ impl RunReport {
             repositories,
             not_visited,
             requested_not_found,
+            image_lists_omitted: false,
         }
+    }
+
+    /// The report without per-image lists (`expired`, `kept`), for places with a size limit
+    /// (Lambda's response, a CloudWatch log event). Every count and total stays.
+    pub fn summary(&self) -> RunReport {
+        let mut summary = self.clone();
+        for r in &mut summary.repositories {
+            r.expired = Vec::new();
+            r.kept = None;
+        }
+        summary.image_lists_omitted = true;
+        summary
     }
 }
 
@@ -375,6 +391,35 @@ mod tests {
         assert!(v["repositories"][0].get("error").is_none());
         assert!(v["repositories"][0].get("kept").is_none());
         assert_eq!(v["notVisited"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn summary_keeps_counts_and_drops_image_lists() {
+        let started = DateTime::<Utc>::from_timestamp(0, 0).expect("epoch");
+        let mut r = repo("a", 1, 1, false);
+        r.kept = Some(Vec::new());
+        r.expired = vec![ExpiredImage {
+            image: ImageEntry {
+                image_digest: "sha256:aa".into(),
+                image_tags: vec![],
+                image_pushed_at: started,
+                image_size_in_bytes: Some(1),
+                reason: "old".into(),
+            },
+            applied_rule_priority: Some(1),
+        }];
+        let full = RunReport::new(true, started, 1, vec![r], vec![], vec![]);
+        let summary = full.summary();
+        assert_eq!(summary.totals, full.totals);
+        assert!(summary.repositories[0].expired.is_empty());
+        assert!(summary.repositories[0].kept.is_none());
+        let v = serde_json::to_value(&summary).expect("serializes");
+        assert_eq!(v["imageListsOmitted"], true);
+        let v = serde_json::to_value(&full).expect("serializes");
+        assert!(
+            v.get("imageListsOmitted").is_none(),
+            "absent when nothing was left out"
+        );
     }
 
     #[test]

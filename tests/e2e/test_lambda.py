@@ -129,3 +129,23 @@ def test_function_keeps_serving_after_a_refused_event(watch, emu):
     assert_complete(report, emu)
     assert remaining(emu, "api/orders") == plan["api/orders"][1]
     assert [r["name"] for r in report["repositories"]] == ["api/orders"]
+
+
+@pytest.mark.slow
+def test_a_report_too_big_for_a_lambda_response_comes_back_as_a_summary(watch, emu):
+    # ~24,000 expired images make a report far beyond Lambda's 6 MB response limit.
+    repos = [f"big/repo-{r}" for r in range(12)]
+    old = {name: {emu.push_image(name, pushed_at=days_ago(20 + i % 40), size=1000)
+                  for i in range(2000)} for name in repos}
+    recent = {name: emu.push_image(name, pushed_at=days_ago(1)) for name in repos}
+    report = watch.invoke(data=json.dumps({}), timeout=900)
+    assert_complete(report, emu)
+    assert report["imageListsOmitted"] is True
+    assert report["totals"]["expired"] == report["totals"]["deleted"] == 24_000
+    for r in report["repositories"]:
+        assert r["expired"] == [] and r["deleted"] == 2000, r["name"]
+    for name in repos:
+        assert remaining(emu, name) == {recent[name]}, name
+    log = watch.log_path.read_text()
+    logged = {d for d in old["big/repo-0"] if d in log}
+    assert logged == old["big/repo-0"], "the log keeps every expired image when the response cannot"
