@@ -70,7 +70,9 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid configuration, nothing was done:")?;
         for p in &self.problems {
-            write!(f, "\n  - {}: {}", p.variable, p.message)?;
+            // Nested lists (a policy's problems) are indented under their variable.
+            let message = p.message.replace('\n', "\n    ");
+            write!(f, "\n  - {}: {message}", p.variable)?;
         }
         Ok(())
     }

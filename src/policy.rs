@@ -207,7 +207,7 @@ pub enum PolicyError {
     #[error("invalid lifecycle policy: {0}")]
     Document(String),
     /// One or more rules are invalid; every problem found in the document is listed.
-    #[error("invalid lifecycle policy: {}", .0.join("; "))]
+    #[error("invalid lifecycle policy:\n  - {}", .0.join("\n  - "))]
     Rules(Vec<String>),
 }
 
