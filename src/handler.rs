@@ -197,21 +197,23 @@ fn fit(report: RunReport, limit: usize) -> RunReport {
 /// the expired images go first in `expired images` lines of [`EXPIRED_PER_LOG_LINE`], and the
 /// `run report` line carries the summary.
 fn log_report(report: &RunReport) {
-    let report = if json_len(report) <= MAX_LOG_LINE_BYTES {
-        report
-    } else {
-        for repo in &report.repositories {
-            for (i, chunk) in repo.expired.chunks(EXPIRED_PER_LOG_LINE).enumerate() {
-                let images = serde_json::to_string(chunk).unwrap_or_default();
-                tracing::info!(repository = %repo.name, part = i + 1, expired = %images, "expired images");
+    let json = match serde_json::to_string(report) {
+        Ok(json) if json.len() <= MAX_LOG_LINE_BYTES => json,
+        Ok(_) => {
+            for repo in &report.repositories {
+                for (i, chunk) in repo.expired.chunks(EXPIRED_PER_LOG_LINE).enumerate() {
+                    let images = serde_json::to_string(chunk).unwrap_or_default();
+                    tracing::info!(repository = %repo.name, part = i + 1, expired = %images, "expired images");
+                }
             }
+            serde_json::to_string(&report.summary()).unwrap_or_default()
         }
-        &report.summary()
+        Err(e) => {
+            tracing::warn!(error = %e, "run report could not be serialized");
+            return;
+        }
     };
-    match serde_json::to_string(report) {
-        Ok(json) => tracing::info!(report = %json, "run report"),
-        Err(e) => tracing::warn!(error = %e, "run report could not be serialized"),
-    }
+    tracing::info!(report = %json, "run report");
 }
 
 /// Deadlines before this (2000-01-01, in ms since the epoch) are not real Lambda deadlines:
