@@ -29,7 +29,6 @@ $(VENV)/.installed: requirements-test.txt
 venv: $(VENV)/.installed ## project-local venv with pinned moto, cargo-lambda (+zig), cfn-lint, pytest
 
 demo: venv ## seed the local ECR emulator, run the Lambda once through cargo-lambda, show what is left
-	cargo build --bins
 	$(VENV)/bin/python scripts/demo.py
 
 test: venv lint ## everything CI runs: lint, Rust tests, emulator end-to-end and template tests
