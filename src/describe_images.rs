@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::plan::Image;
+use crate::model::Image;
 
 /// Why an images file could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,9 @@ use aws_sdk_ecr::types::{
 };
 use aws_sdk_ecr::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use ecr_janitor::registry::{EcrRegistry, ImageScope, Registry, MAX_ATTEMPTS};
+use ecr_janitor::aws::ecr::{EcrRegistry, Registry};
+use ecr_janitor::aws::MAX_ATTEMPTS;
+use ecr_janitor::model::Listing;
 
 const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
 
@@ -102,7 +104,7 @@ async fn images_are_read_across_pages_with_the_untagged_filter() {
                 .build()
         });
     let images = registry(&[&first, &second])
-        .images("web", ImageScope::Untagged)
+        .images("web", Listing::Untagged)
         .await
         .expect("listed");
     let digests: Vec<_> = images.iter().map(|i| i.digest.as_str()).collect();
@@ -134,7 +136,7 @@ async fn all_images_are_listed_without_a_filter() {
                 .build()
         });
     let images = registry(&[&all])
-        .images("web", ImageScope::All)
+        .images("web", Listing::All)
         .await
         .expect("listed");
     assert_eq!(images[0].tags, ["v1"]);
@@ -179,15 +181,40 @@ async fn per_image_delete_failures_are_data() {
     let codes: Vec<_> = outcome
         .failures
         .iter()
-        .map(|f| (f.digest.as_str(), f.code.as_str()))
+        .map(|f| (f.image_digest.as_deref(), f.failure_code.as_str()))
         .collect();
     assert_eq!(
         codes,
         [
-            ("sha256:b", "ImageReferencedByManifestList"),
-            ("sha256:c", "ImageNotFound")
+            (Some("sha256:b"), "ImageReferencedByManifestList"),
+            (Some("sha256:c"), "ImageNotFound")
         ]
     );
+}
+
+#[tokio::test]
+async fn deletions_are_what_the_response_lists_once_per_digest() {
+    // A tagged image comes back once per tag; a requested image the response neither lists
+    // nor fails was not deleted.
+    let delete = mock!(Client::batch_delete_image).then_output(|| {
+        let id = |tag: &str| {
+            ImageIdentifier::builder()
+                .image_digest("sha256:a")
+                .image_tag(tag)
+                .build()
+        };
+        BatchDeleteImageOutput::builder()
+            .image_ids(id("v1"))
+            .image_ids(id("latest"))
+            .build()
+    });
+    let digests: Vec<String> = ["sha256:a", "sha256:b"].map(String::from).to_vec();
+    let outcome = registry(&[&delete])
+        .delete_images("web", &digests)
+        .await
+        .expect("called");
+    assert_eq!(outcome.deleted, ["sha256:a"]);
+    assert!(outcome.failures.is_empty());
 }
 
 #[tokio::test]
@@ -207,11 +234,15 @@ async fn throttling_is_retried_until_it_succeeds() {
         .sequence()
         .http_status(400, Some(THROTTLED.into()))
         .times(2)
-        .output(|| BatchDeleteImageOutput::builder().build())
+        .output(|| {
+            BatchDeleteImageOutput::builder()
+                .image_ids(ImageIdentifier::builder().image_digest("sha256:a").build())
+                .build()
+        })
         .build();
     let registry = registry(&[&describe, &delete]);
     let images = registry
-        .images("web", ImageScope::Untagged)
+        .images("web", Listing::Untagged)
         .await
         .expect("retried");
     assert_eq!(images.len(), 1);
@@ -255,7 +286,7 @@ async fn access_denied_is_not_retried() {
         .repeatedly()
         .build();
     let err = registry(&[&denied])
-        .images("web", ImageScope::All)
+        .images("web", Listing::All)
         .await
         .expect_err("denied");
     assert_eq!(err.code.as_deref(), Some("AccessDeniedException"));

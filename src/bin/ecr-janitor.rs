@@ -11,10 +11,11 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use ecr_janitor::config::Config;
-use ecr_janitor::handler::Janitor;
-use ecr_janitor::policy::Policy;
+use ecr_janitor::decide::plan::plan;
+use ecr_janitor::decide::policy::Policy;
+use ecr_janitor::describe_images;
 use ecr_janitor::report::PlanReport;
-use ecr_janitor::{describe_images, plan};
+use ecr_janitor::run::{Janitor, Overrides};
 
 #[derive(Parser)]
 #[command(version, about = "Expire Amazon ECR images by lifecycle-policy rules")]
@@ -33,6 +34,9 @@ enum Command {
         /// A Lambda event file whose overrides apply (e.g. events/single-repository.json).
         #[arg(long, value_name = "FILE")]
         event: Option<PathBuf>,
+        /// Output format: the whole report as JSON, or a table per repository.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
     },
     /// Offline: which images of an `aws ecr describe-images` output expire, and why.
     Plan {
@@ -75,7 +79,7 @@ fn read(path: &Path) -> Result<String, Failure> {
         .map_err(Failure::Usage)
 }
 
-async fn sweep(dry_run: bool, event: Option<PathBuf>) -> Result<bool, Failure> {
+async fn sweep(dry_run: bool, event: Option<PathBuf>, format: Format) -> Result<bool, Failure> {
     let payload = match event {
         None => serde_json::Value::Null,
         Some(path) => serde_json::from_str(&read(&path)?)
@@ -83,14 +87,22 @@ async fn sweep(dry_run: bool, event: Option<PathBuf>) -> Result<bool, Failure> {
             .map_err(Failure::Usage)?,
     };
     let janitor = Janitor::from_env().await.map_err(usage)?;
-    let mut options = janitor.options(&payload).map_err(usage)?;
-    options.dry_run |= dry_run;
+    let mut overrides = Overrides::from_event(&payload).map_err(usage)?;
+    if dry_run {
+        overrides = overrides.with_dry_run();
+    }
+    let options = janitor.options(overrides).map_err(usage)?;
     let report = janitor
         .run(&options, None)
         .await
         .map_err(|e| Failure::Run(e.into()))?;
-    let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Run(e.into()))?;
-    println!("{json}");
+    match format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Run(e.into()))?;
+            println!("{json}");
+        }
+        Format::Table => print!("{}", report.to_table()),
+    }
     Ok(report.totals.repository_errors == 0)
 }
 
@@ -104,12 +116,12 @@ fn plan_images(
         Some(path) => Policy::from_json(&read(&path)?)
             .with_context(|| format!("policy {}", path.display()))
             .map_err(Failure::Usage)?,
-        None => Config::from_env().map_err(usage)?.policy,
+        None => Config::from_env().map_err(usage)?.sweep.policies.default,
     };
     let images = describe_images::parse(&read(images)?)
         .with_context(|| format!("images {}", images.display()))
         .map_err(Failure::Usage)?;
-    let plan = plan::plan(images, &policy, now.unwrap_or_else(Utc::now));
+    let plan = plan(images, &policy, now.unwrap_or_else(Utc::now));
     let report = PlanReport::from(&plan);
     match format {
         Format::Json => {
@@ -132,7 +144,11 @@ async fn main() -> ExitCode {
         )
         .init();
     let result = match Cli::parse().command {
-        Command::Sweep { dry_run, event } => sweep(dry_run, event).await,
+        Command::Sweep {
+            dry_run,
+            event,
+            format,
+        } => sweep(dry_run, event, format).await,
         Command::Plan {
             images,
             policy,

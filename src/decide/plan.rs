@@ -15,20 +15,8 @@ use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::policy::{Limit, Policy, Rule, TagStatus};
-
-/// One image in a repository, as the plan needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Image {
-    /// Identifies the image; unique within a repository.
-    pub digest: String,
-    /// Empty for an untagged image.
-    pub tags: Vec<String>,
-    /// What age and count limits measure.
-    pub pushed_at: DateTime<Utc>,
-    /// For reports of space reclaimed; not used in the decision.
-    pub size_bytes: Option<i64>,
-}
+use super::policy::{Limit, Policy, Rule, TagStatus};
+use crate::model::Image;
 
 /// Why an image expires or stays. Displays as a short human sentence, e.g.
 /// "rule 1: untagged, pushed 30 days ago (limit 14 days)", "rule 2: 5 newer images match (limit 3)",

@@ -10,7 +10,12 @@ use std::fmt;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::policy::Policy;
+use crate::decide::policy::Policy;
+use crate::decide::scope::{Policies, RepositoryFilter};
+
+mod env;
+
+use env::Env;
 
 /// Default for `UNTAGGED_MAX_AGE_DAYS`.
 pub const DEFAULT_UNTAGGED_MAX_AGE_DAYS: u32 = 14;
@@ -22,32 +27,23 @@ pub const MAX_MAX_CONCURRENCY: usize = 64;
 /// The janitor's settings, as ops set them through environment variables.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The rules applied to every repository (unless a repository tag picks a named policy).
-    pub policy: Policy,
-    /// Policies a repository can pick with its `ecr-janitor:policy=<name>` tag.
-    pub named_policies: BTreeMap<String, Policy>,
-    /// Whether repository resource tags are read (one extra call per repository).
-    pub repository_tag_overrides: bool,
-    /// Plan and report only; delete nothing.
+    /// `DRY_RUN`: read only by [`crate::run::RunOptions::resolve`], the one place that decides
+    /// whether a run deletes.
     pub dry_run: bool,
+    /// Everything else a sweep needs.
+    pub sweep: Settings,
+}
+
+/// What a sweep needs from the configuration. It has no dry-run flag: whether a run deletes
+/// is the run options' to say.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The default and named policies, and whether repository tags pick them.
+    pub policies: Policies,
     /// Which repositories are swept at all.
     pub repositories: RepositoryFilter,
     /// Repositories processed at once.
     pub max_concurrency: usize,
-}
-
-/// Include/exclude glob patterns over repository names; exclude wins.
-#[derive(Debug, Clone)]
-pub struct RepositoryFilter {
-    include: GlobSet,
-    exclude: GlobSet,
-}
-
-impl RepositoryFilter {
-    /// Whether a repository of this name is swept.
-    pub fn matches(&self, name: &str) -> bool {
-        self.include.is_match(name) && !self.exclude.is_match(name)
-    }
 }
 
 /// One bad variable and what it accepts.
@@ -87,137 +83,129 @@ impl Config {
     /// Reads configuration through `lookup` (variable name → value). An empty value counts
     /// as unset, because SAM passes empty template parameters as empty variables.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let mut problems = Vec::new();
-        let mut bad =
-            |variable: &'static str, message: String| problems.push(Problem { variable, message });
-
-        let age_text = get("UNTAGGED_MAX_AGE_DAYS");
-        let count_text = get("UNTAGGED_MAX_COUNT");
-        let max_age = match &age_text {
-            None => Ok(Some(DEFAULT_UNTAGGED_MAX_AGE_DAYS)),
-            Some(v) => parse_limit(v, true).map_err(|e| {
-                format!(
-                    "{e}; expected a whole number of days ≥ 1, or 0/off to disable the age limit"
-                )
-            }),
-        };
-        let max_count = match &count_text {
-            None => Ok(None),
-            Some(v) => parse_limit(v, false).map_err(|e| {
-                format!("{e}; expected a whole number of images ≥ 1, or off for no count limit")
-            }),
-        };
-        let limits_valid = max_age.is_ok() && max_count.is_ok();
-        let max_age = max_age.unwrap_or_else(|m| {
-            bad("UNTAGGED_MAX_AGE_DAYS", m);
-            None
-        });
-        let max_count = max_count.unwrap_or_else(|m| {
-            bad("UNTAGGED_MAX_COUNT", m);
-            None
-        });
-
-        let policy = match get("LIFECYCLE_POLICY") {
-            Some(text) => {
-                if age_text.is_some() || count_text.is_some() {
-                    bad(
-                        "LIFECYCLE_POLICY",
-                        "is set together with UNTAGGED_MAX_AGE_DAYS/UNTAGGED_MAX_COUNT; the policy \
-                         replaces them, so set one or the other"
-                            .into(),
-                    );
-                }
-                Policy::from_json(&text)
-                    .map_err(|e| bad("LIFECYCLE_POLICY", e.to_string()))
-                    .ok()
-            }
-            None => {
-                let policy = Policy::untagged(max_age, max_count);
-                if policy.is_none() && limits_valid {
-                    bad(
-                        "UNTAGGED_MAX_AGE_DAYS",
-                        "the age limit is off and UNTAGGED_MAX_COUNT is unset: at least one limit \
-                         must remain (or set LIFECYCLE_POLICY)"
-                            .into(),
-                    );
-                }
-                policy
-            }
-        };
-
-        let dry_run = parse_bool_var(get("DRY_RUN"), true).unwrap_or_else(|m| {
-            bad("DRY_RUN", m);
-            true
-        });
-        let repository_tag_overrides = parse_bool_var(get("REPOSITORY_TAG_OVERRIDES"), false)
-            .unwrap_or_else(|m| {
-                bad("REPOSITORY_TAG_OVERRIDES", m);
-                false
-            });
-
-        let named_policies = match get("LIFECYCLE_POLICIES") {
-            None => BTreeMap::new(),
-            Some(text) => {
-                if !repository_tag_overrides {
-                    bad(
-                        "LIFECYCLE_POLICIES",
-                        "named policies are picked by repository tags, which are only read when \
-                         REPOSITORY_TAG_OVERRIDES=true"
-                            .into(),
-                    );
-                }
-                parse_named_policies(&text).unwrap_or_else(|m| {
-                    bad("LIFECYCLE_POLICIES", m);
-                    BTreeMap::new()
-                })
-            }
-        };
-
-        let include = parse_globs(get("INCLUDE_REPOSITORIES").as_deref().unwrap_or("*"))
-            .unwrap_or_else(|m| {
-                bad("INCLUDE_REPOSITORIES", m);
-                GlobSet::empty()
-            });
-        let exclude = match get("EXCLUDE_REPOSITORIES") {
-            None => GlobSet::empty(),
-            Some(v) => parse_globs(&v).unwrap_or_else(|m| {
-                bad("EXCLUDE_REPOSITORIES", m);
-                GlobSet::empty()
-            }),
-        };
-
-        let max_concurrency = match get("MAX_CONCURRENCY") {
-            None => DEFAULT_MAX_CONCURRENCY,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if (1..=MAX_MAX_CONCURRENCY).contains(&n) => n,
-                _ => {
-                    bad(
-                        "MAX_CONCURRENCY",
-                        format!(
-                            "{v:?} is not accepted; expected a whole number from 1 to {MAX_MAX_CONCURRENCY}"
-                        ),
-                    );
-                    DEFAULT_MAX_CONCURRENCY
-                }
-            },
-        };
-
-        match policy {
-            Some(policy) if problems.is_empty() => Ok(Config {
-                policy,
-                named_policies,
-                repository_tag_overrides,
+        let mut env = Env::new(lookup);
+        let default = default_policy(&mut env);
+        let dry_run = env.bool("DRY_RUN", true);
+        let tag_overrides = env.bool("REPOSITORY_TAG_OVERRIDES", false);
+        let named = named_policies(&mut env, tag_overrides);
+        let repositories = repository_filter(&mut env);
+        let max_concurrency = env.parse(
+            "MAX_CONCURRENCY",
+            DEFAULT_MAX_CONCURRENCY,
+            DEFAULT_MAX_CONCURRENCY,
+            parse_concurrency,
+        );
+        let problems = env.into_problems();
+        match default {
+            Some(default) if problems.is_empty() => Ok(Config {
                 dry_run,
-                repositories: RepositoryFilter { include, exclude },
-                max_concurrency,
+                sweep: Settings {
+                    policies: Policies {
+                        default,
+                        named,
+                        tag_overrides,
+                    },
+                    repositories,
+                    max_concurrency,
+                },
             }),
             _ => Err(ConfigError { problems }),
         }
+    }
+}
+
+/// `LIFECYCLE_POLICY`, or the policy of the `UNTAGGED_*` shorthand; None when neither is usable.
+fn default_policy<L: Fn(&str) -> Option<String>>(env: &mut Env<L>) -> Option<Policy> {
+    let max_age = env.parse(
+        "UNTAGGED_MAX_AGE_DAYS",
+        Some(DEFAULT_UNTAGGED_MAX_AGE_DAYS),
+        None,
+        |v| {
+            parse_limit(v, true).map_err(|e| {
+                format!(
+                    "{e}; expected a whole number of days ≥ 1, or 0/off to disable the age limit"
+                )
+            })
+        },
+    );
+    let max_count = env.parse("UNTAGGED_MAX_COUNT", None, None, |v| {
+        parse_limit(v, false).map_err(|e| {
+            format!("{e}; expected a whole number of images ≥ 1, or off for no count limit")
+        })
+    });
+    let shorthand_set =
+        env.text("UNTAGGED_MAX_AGE_DAYS").is_some() || env.text("UNTAGGED_MAX_COUNT").is_some();
+    let Some(text) = env.text("LIFECYCLE_POLICY") else {
+        let policy = Policy::untagged(max_age, max_count);
+        let limits_valid =
+            !env.has_problem("UNTAGGED_MAX_AGE_DAYS") && !env.has_problem("UNTAGGED_MAX_COUNT");
+        if policy.is_none() && limits_valid {
+            env.problem(
+                "UNTAGGED_MAX_AGE_DAYS",
+                "the age limit is off and UNTAGGED_MAX_COUNT is unset: at least one limit \
+                 must remain (or set LIFECYCLE_POLICY)",
+            );
+        }
+        return policy;
+    };
+    if shorthand_set {
+        env.problem(
+            "LIFECYCLE_POLICY",
+            "is set together with UNTAGGED_MAX_AGE_DAYS/UNTAGGED_MAX_COUNT; the policy \
+             replaces them, so set one or the other",
+        );
+    }
+    Policy::from_json(&text)
+        .map_err(|e| env.problem("LIFECYCLE_POLICY", e.to_string()))
+        .ok()
+}
+
+/// `LIFECYCLE_POLICIES`, which only repository tags can pick.
+fn named_policies<L: Fn(&str) -> Option<String>>(
+    env: &mut Env<L>,
+    tag_overrides: bool,
+) -> BTreeMap<String, Policy> {
+    if env.text("LIFECYCLE_POLICIES").is_some() && !tag_overrides {
+        env.problem(
+            "LIFECYCLE_POLICIES",
+            "named policies are picked by repository tags, which are only read when \
+             REPOSITORY_TAG_OVERRIDES=true",
+        );
+    }
+    env.parse(
+        "LIFECYCLE_POLICIES",
+        BTreeMap::new(),
+        BTreeMap::new(),
+        parse_named_policies,
+    )
+}
+
+/// `INCLUDE_REPOSITORIES` (default `*`) and `EXCLUDE_REPOSITORIES`.
+fn repository_filter<L: Fn(&str) -> Option<String>>(env: &mut Env<L>) -> RepositoryFilter {
+    // `*` always compiles; were it not to, an empty set would sweep nothing.
+    let everything = parse_globs("*").unwrap_or_else(|_| GlobSet::empty());
+    let include = env.parse(
+        "INCLUDE_REPOSITORIES",
+        everything,
+        GlobSet::empty(),
+        parse_globs,
+    );
+    let exclude = env.parse(
+        "EXCLUDE_REPOSITORIES",
+        GlobSet::empty(),
+        GlobSet::empty(),
+        parse_globs,
+    );
+    RepositoryFilter::new(include, exclude)
+}
+
+/// `MAX_CONCURRENCY`: 1 to [`MAX_MAX_CONCURRENCY`].
+fn parse_concurrency(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if (1..=MAX_MAX_CONCURRENCY).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{v:?} is not accepted; expected a whole number from 1 to {MAX_MAX_CONCURRENCY}"
+        )),
     }
 }
 
@@ -231,25 +219,6 @@ fn parse_limit(text: &str, zero_disables: bool) -> Result<Option<u32>, String> {
         Ok(0) => Err(format!("{text:?} is not accepted")),
         Ok(n) => Ok(Some(n)),
         Err(_) => Err(format!("{text:?} is not a whole number")),
-    }
-}
-
-/// Parses a boolean variable; `None` (unset) gives `default`.
-fn parse_bool_var(text: Option<String>, default: bool) -> Result<bool, String> {
-    match text {
-        None => Ok(default),
-        Some(v) => {
-            parse_bool(&v).ok_or_else(|| format!("{v:?} is not accepted; expected true or false"))
-        }
-    }
-}
-
-/// The spellings of true and false ops are likely to type.
-pub(crate) fn parse_bool(text: &str) -> Option<bool> {
-    match text.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
     }
 }
 
@@ -301,17 +270,7 @@ fn parse_named_policies(text: &str) -> Result<BTreeMap<String, Policy>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Environment variables of one case.
-    type Vars<'a> = &'a [(&'a str, &'a str)];
-
-    fn load(vars: Vars) -> Result<Config, ConfigError> {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-    }
+    use crate::testing::{load, Vars};
 
     fn bad_vars(vars: Vars) -> Vec<&'static str> {
         match load(vars) {
@@ -328,10 +287,13 @@ mod tests {
     fn defaults_are_safe() {
         let c = load(&[]).expect("defaults are valid");
         assert!(c.dry_run, "dry run is the default");
-        assert_eq!(c.max_concurrency, 8);
-        assert!(!c.repository_tag_overrides);
-        assert_eq!(c.policy, Policy::untagged(Some(14), None).expect("policy"));
-        assert!(c.repositories.matches("any/thing"));
+        assert_eq!(c.sweep.max_concurrency, 8);
+        assert!(!c.sweep.policies.tag_overrides);
+        assert_eq!(
+            c.sweep.policies.default,
+            Policy::untagged(Some(14), None).expect("policy")
+        );
+        assert!(c.sweep.repositories.matches("any/thing"));
     }
 
     #[test]
@@ -377,7 +339,7 @@ mod tests {
         for (vars, age, count, dry_run) in cases {
             let c = load(vars).unwrap_or_else(|e| panic!("{vars:?}: {e}"));
             assert_eq!(
-                c.policy,
+                c.sweep.policies.default,
                 Policy::untagged(*age, *count).expect("policy"),
                 "{vars:?}"
             );
@@ -494,7 +456,7 @@ mod tests {
             ("team-b/web", false),
         ];
         for (name, swept) in cases {
-            assert_eq!(c.repositories.matches(name), swept, "{name}");
+            assert_eq!(c.sweep.repositories.matches(name), swept, "{name}");
         }
     }
 
@@ -504,7 +466,7 @@ mod tests {
     fn lifecycle_policy_replaces_the_shorthand() {
         let c = load(&[("LIFECYCLE_POLICY", UNTAGGED_POLICY)]).expect("valid");
         assert_eq!(
-            c.policy,
+            c.sweep.policies.default,
             Policy::from_json(UNTAGGED_POLICY).expect("policy")
         );
     }
@@ -521,7 +483,7 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(
-            c.named_policies.keys().collect::<Vec<_>>(),
+            c.sweep.policies.named.keys().collect::<Vec<_>>(),
             ["as-text", "strict"]
         );
         assert_eq!(

@@ -102,11 +102,6 @@ impl TagPattern {
         })
     }
 
-    /// The pattern as written in the policy, for reports.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
     /// Whether this pattern matches the whole of `tag`.
     pub fn matches(&self, tag: &str) -> bool {
         self.matcher.is_match(tag)
@@ -166,16 +161,6 @@ pub enum Limit {
     SincePushedDays(u32),
 }
 
-impl fmt::Display for Limit {
-    /// ECR's own wording, so a limit reads like the policy document.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Limit::CountMoreThan(n) => write!(f, "imageCountMoreThan {n}"),
-            Limit::SincePushedDays(n) => write!(f, "sinceImagePushed {n} days"),
-        }
-    }
-}
-
 /// One rule. A rule parsed from an ECR document has exactly one limit; the env-var shorthand
 /// (UNTAGGED_MAX_AGE_DAYS + UNTAGGED_MAX_COUNT) makes one untagged rule whose image expires when
 /// ANY of its limits says so.
@@ -183,15 +168,13 @@ impl fmt::Display for Limit {
 pub struct Rule {
     /// Lower numbers apply first.
     pub priority: u32,
-    /// The document's free-text description, for reports.
-    pub description: Option<String>,
     /// Which images the rule considers (and claims from lower-priority rules).
     pub selection: Selection,
     /// An image is a candidate when any of these says so.
     pub limits: Vec<Limit>,
 }
 
-/// A validated lifecycle policy: what [`crate::plan::plan`] applies to a repository.
+/// A validated lifecycle policy: what [`crate::decide::plan::plan`] applies to a repository.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// Sorted by priority ascending, priorities unique.
@@ -214,68 +197,10 @@ pub enum PolicyError {
 impl Policy {
     /// Parse and validate an ECR lifecycle policy document verbatim.
     pub fn from_json(text: &str) -> Result<Policy, PolicyError> {
-        let chars = text.chars().count();
-        if chars > MAX_DOCUMENT_CHARS {
-            return Err(PolicyError::Document(format!(
-                "the document is {chars} characters long; ECR accepts at most {MAX_DOCUMENT_CHARS}"
-            )));
-        }
-        let document: RawDocument = serde_json::from_str(text).map_err(|e| {
-            PolicyError::Document(format!(
-                "{e}; ECR accepts a JSON object whose only field is a `rules` list"
-            ))
-        })?;
-        let raw_rules = match document.rules {
-            None => {
-                return Err(PolicyError::Document(format!(
-                    "`rules` is missing; ECR requires a list of 1 to {MAX_RULES} rules"
-                )))
-            }
-            Some(rules) if rules.is_empty() => {
-                return Err(PolicyError::Document(format!(
-                    "`rules` is empty; ECR requires 1 to {MAX_RULES} rules"
-                )))
-            }
-            Some(rules) if rules.len() > MAX_RULES => {
-                return Err(PolicyError::Document(format!(
-                    "`rules` has {} entries; ECR accepts at most {MAX_RULES}",
-                    rules.len()
-                )))
-            }
-            Some(rules) => rules,
-        };
-
+        let raw_rules = parse_document(text)?;
         let mut errors = Vec::new();
         let priorities: Vec<Option<u32>> = raw_rules.iter().map(raw_priority).collect();
-        let mut indices_by_priority: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-        for (index, priority) in priorities.iter().enumerate() {
-            if let Some(priority) = priority {
-                indices_by_priority
-                    .entry(*priority)
-                    .or_default()
-                    .push(index);
-            }
-        }
-        for (priority, indices) in &indices_by_priority {
-            if indices.len() > 1 {
-                let at: Vec<String> = indices.iter().map(|i| format!("rules[{i}]")).collect();
-                errors.push(format!(
-                    "rulePriority {priority} is used by {}; ECR requires every rulePriority to be unique",
-                    at.join(" and ")
-                ));
-            }
-        }
-        let labels: Vec<String> = priorities
-            .iter()
-            .enumerate()
-            .map(|(index, priority)| match priority {
-                Some(p) if indices_by_priority.get(p).is_some_and(|at| at.len() > 1) => {
-                    format!("rule {p} (rules[{index}])")
-                }
-                Some(p) => format!("rule {p}"),
-                None => format!("rules[{index}]"),
-            })
-            .collect();
+        let labels = rule_labels(&priorities, &mut errors);
 
         let mut rules = Vec::new();
         // (label, priority, tag status) of every rule whose priority and tag status parsed, for
@@ -302,8 +227,8 @@ impl Policy {
 
     /// The env-var shorthand: one `untagged` rule, priority 1. None when both are None.
     ///
-    /// Zero is accepted here (ECR would refuse it in a document): an age of 0 days expires every
-    /// untagged image pushed before `now`, a count of 0 keeps no untagged image.
+    /// The configuration never passes zero (`UNTAGGED_MAX_AGE_DAYS=0` means "no age limit" and
+    /// `UNTAGGED_MAX_COUNT=0` is refused), so every limit here is one ECR would accept too.
     pub fn untagged(max_age_days: Option<u32>, max_count: Option<u32>) -> Option<Policy> {
         let limits: Vec<Limit> = max_age_days
             .map(Limit::SincePushedDays)
@@ -316,10 +241,6 @@ impl Policy {
         Some(Policy {
             rules: vec![Rule {
                 priority: 1,
-                description: Some(
-                    "untagged-image shorthand (UNTAGGED_MAX_AGE_DAYS / UNTAGGED_MAX_COUNT)"
-                        .to_string(),
-                ),
                 selection: Selection {
                     tag_status: TagStatus::Untagged,
                     tag_filter: None,
@@ -343,6 +264,68 @@ impl Policy {
     }
 }
 
+/// The document's raw rules, once its size, JSON and `rules` list are acceptable.
+fn parse_document(text: &str) -> Result<Vec<Value>, PolicyError> {
+    let chars = text.chars().count();
+    if chars > MAX_DOCUMENT_CHARS {
+        return Err(PolicyError::Document(format!(
+            "the document is {chars} characters long; ECR accepts at most {MAX_DOCUMENT_CHARS}"
+        )));
+    }
+    let document: RawDocument = serde_json::from_str(text).map_err(|e| {
+        PolicyError::Document(format!(
+            "{e}; ECR accepts a JSON object whose only field is a `rules` list"
+        ))
+    })?;
+    match document.rules {
+        None => Err(PolicyError::Document(format!(
+            "`rules` is missing; ECR requires a list of 1 to {MAX_RULES} rules"
+        ))),
+        Some(rules) if rules.is_empty() => Err(PolicyError::Document(format!(
+            "`rules` is empty; ECR requires 1 to {MAX_RULES} rules"
+        ))),
+        Some(rules) if rules.len() > MAX_RULES => Err(PolicyError::Document(format!(
+            "`rules` has {} entries; ECR accepts at most {MAX_RULES}",
+            rules.len()
+        ))),
+        Some(rules) => Ok(rules),
+    }
+}
+
+/// How errors name each rule (`rule 3`, or `rule 3 (rules[1])` when the priority is shared,
+/// or `rules[1]` without a valid priority); pushes an error per shared priority.
+fn rule_labels(priorities: &[Option<u32>], errors: &mut Vec<String>) -> Vec<String> {
+    let mut indices_by_priority: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (index, priority) in priorities.iter().enumerate() {
+        if let Some(priority) = priority {
+            indices_by_priority
+                .entry(*priority)
+                .or_default()
+                .push(index);
+        }
+    }
+    for (priority, indices) in &indices_by_priority {
+        if indices.len() > 1 {
+            let at: Vec<String> = indices.iter().map(|i| format!("rules[{i}]")).collect();
+            errors.push(format!(
+                "rulePriority {priority} is used by {}; ECR requires every rulePriority to be unique",
+                at.join(" and ")
+            ));
+        }
+    }
+    priorities
+        .iter()
+        .enumerate()
+        .map(|(index, priority)| match priority {
+            Some(p) if indices_by_priority.get(p).is_some_and(|at| at.len() > 1) => {
+                format!("rule {p} (rules[{index}])")
+            }
+            Some(p) => format!("rule {p}"),
+            None => format!("rules[{index}]"),
+        })
+        .collect()
+}
+
 /// The top level of a lifecycle policy document. Rules stay raw JSON so each is checked, and
 /// named in errors, on its own.
 #[derive(Deserialize)]
@@ -360,7 +343,9 @@ struct RawDocument {
 struct RawRule {
     /// Kept as JSON so that a wrong type gets ECR's wording, not serde's.
     rule_priority: Option<Value>,
-    description: Option<String>,
+    /// Free text: ECR requires a string, and nothing reads it.
+    #[serde(rename = "description")]
+    _description: Option<String>,
     selection: Option<Value>,
     action: Option<Value>,
 }
@@ -419,6 +404,23 @@ fn parse<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, String> {
     serde_json::from_value(value).map_err(|e| format!("{what}: {e}"))
 }
 
+/// A rule's `rulePriority`, when present and valid.
+fn check_priority(value: Option<Value>, problems: &mut Vec<String>) -> Option<u32> {
+    let Some(value) = value else {
+        problems.push(
+            "rulePriority is missing; ECR requires a unique integer of at least 1".to_string(),
+        );
+        return None;
+    };
+    let priority = positive_u32(&value);
+    if priority.is_none() {
+        problems.push(format!(
+            "rulePriority {value} is not valid; ECR accepts an integer of at least 1"
+        ));
+    }
+    priority
+}
+
 /// Checks one rule, pushing every problem found (without the rule's name) to `problems`.
 fn check_rule(raw: Value, problems: &mut Vec<String>) -> CheckedRule {
     let mut checked = CheckedRule {
@@ -435,18 +437,7 @@ fn check_rule(raw: Value, problems: &mut Vec<String>) -> CheckedRule {
     };
     let before = problems.len();
 
-    match raw.rule_priority {
-        None => problems.push(
-            "rulePriority is missing; ECR requires a unique integer of at least 1".to_string(),
-        ),
-        Some(value) => match positive_u32(&value) {
-            Some(priority) => checked.priority = Some(priority),
-            None => problems.push(format!(
-                "rulePriority {value} is not valid; ECR accepts an integer of at least 1"
-            )),
-        },
-    }
-
+    checked.priority = check_priority(raw.rule_priority, problems);
     let selection = match raw.selection {
         None => {
             problems.push(
@@ -483,7 +474,6 @@ fn check_rule(raw: Value, problems: &mut Vec<String>) -> CheckedRule {
         if problems.len() == before {
             checked.rule = Some(Rule {
                 priority,
-                description: raw.description,
                 selection,
                 limits: vec![limit],
             });
@@ -619,31 +609,41 @@ fn check_count(
     count_number: Option<Value>,
     problems: &mut Vec<String>,
 ) -> Option<Limit> {
-    let number = match count_number {
-        None => {
-            problems.push(
-                "selection.countNumber is missing; ECR requires a positive integer".to_string(),
-            );
-            None
-        }
-        Some(value) => match positive_u32(&value) {
-            Some(n) => Some(n),
-            None => {
-                problems.push(format!(
-                    "selection.countNumber {value} is not valid; ECR accepts a positive integer (0 is not allowed)"
-                ));
-                None
-            }
-        },
+    let number = check_count_number(count_number, problems);
+    let make = check_count_type(count_type, count_unit, problems)?;
+    number.map(make)
+}
+
+/// `countNumber`: a positive integer.
+fn check_count_number(value: Option<Value>, problems: &mut Vec<String>) -> Option<u32> {
+    let Some(value) = value else {
+        problems
+            .push("selection.countNumber is missing; ECR requires a positive integer".to_string());
+        return None;
     };
-    let make: fn(u32) -> Limit = match count_type.as_deref() {
+    let number = positive_u32(&value);
+    if number.is_none() {
+        problems.push(format!(
+            "selection.countNumber {value} is not valid; ECR accepts a positive integer (0 is not allowed)"
+        ));
+    }
+    number
+}
+
+/// `countType` with its `countUnit`: which limit the number makes.
+fn check_count_type(
+    count_type: Option<String>,
+    count_unit: Option<String>,
+    problems: &mut Vec<String>,
+) -> Option<fn(u32) -> Limit> {
+    match count_type.as_deref() {
         Some("imageCountMoreThan") => {
             if let Some(unit) = count_unit {
                 problems.push(format!(
                     "selection.countUnit {unit:?} must be omitted with countType imageCountMoreThan; ECR accepts countUnit only with time-based count types"
                 ));
             }
-            Limit::CountMoreThan
+            Some(Limit::CountMoreThan)
         }
         Some("sinceImagePushed") => {
             match count_unit.as_deref() {
@@ -656,29 +656,28 @@ fn check_count(
                     "selection.countUnit {other:?} is not valid; ECR accepts only days"
                 )),
             }
-            Limit::SincePushedDays
+            Some(Limit::SincePushedDays)
         }
         Some(unsupported @ ("sinceImagePulled" | "sinceImageTransitioned")) => {
             problems.push(format!(
                 "selection.countType {unsupported} is not supported by ecr-janitor; it accepts imageCountMoreThan or sinceImagePushed"
             ));
-            return None;
+            None
         }
         None => {
             problems.push(
                 "selection.countType is missing; ECR requires one, and ecr-janitor accepts imageCountMoreThan or sinceImagePushed"
                     .to_string(),
             );
-            return None;
+            None
         }
         Some(other) => {
             problems.push(format!(
                 "selection.countType {other:?} is not valid; ecr-janitor accepts imageCountMoreThan or sinceImagePushed"
             ));
-            return None;
+            None
         }
-    };
-    number.map(make)
+    }
 }
 
 fn check_action(action: RawAction, problems: &mut Vec<String>) {
@@ -823,7 +822,6 @@ mod tests {
             rules[0],
             Rule {
                 priority: 5,
-                description: Some("old untagged".to_string()),
                 selection: Selection {
                     tag_status: TagStatus::Untagged,
                     tag_filter: None
@@ -835,16 +833,13 @@ mod tests {
             rules[1].selection.tag_filter,
             Some(TagFilter::Prefixes(vec!["beta".to_string()]))
         );
-        match &rules[2].selection.tag_filter {
-            Some(TagFilter::Patterns(patterns)) => assert_eq!(
-                patterns.iter().map(TagPattern::as_str).collect::<Vec<_>>(),
-                ["prod*", "*-rc"]
-            ),
-            other => panic!("expected patterns, got {other:?}"),
-        }
+        let patterns = ["prod*", "*-rc"].map(|p| TagPattern::new(p).unwrap());
+        assert_eq!(
+            rules[2].selection.tag_filter,
+            Some(TagFilter::Patterns(patterns.to_vec()))
+        );
         assert_eq!(rules[2].limits, [Limit::CountMoreThan(3)]);
         assert_eq!(rules[3].selection.tag_status, TagStatus::Any);
-        assert_eq!(rules[3].description, None);
     }
 
     #[test]
@@ -1019,11 +1014,6 @@ mod tests {
         assert_eq!(TagStatus::Tagged.to_string(), "tagged");
         assert_eq!(TagStatus::Untagged.to_string(), "untagged");
         assert_eq!(TagStatus::Any.to_string(), "any");
-        assert_eq!(Limit::CountMoreThan(3).to_string(), "imageCountMoreThan 3");
-        assert_eq!(
-            Limit::SincePushedDays(14).to_string(),
-            "sinceImagePushed 14 days"
-        );
     }
 
     #[test]

@@ -1,0 +1,211 @@
+//! Which repositories a run sweeps, and with which policy.
+//!
+//! Two steps, both pure: [`select`] narrows the registry's repositories to the configured
+//! include/exclude globs and to the repositories an invocation asked for; then, per
+//! repository, [`Policies::verdict`] reads its resource tags (when tag overrides are on) and
+//! says whether to sweep it, and with which policy.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use globset::GlobSet;
+
+use super::policy::Policy;
+use crate::model::{Listing, Repository};
+
+/// Repository tag that makes the janitor leave a repository alone (`true`).
+pub const SKIP_TAG: &str = "ecr-janitor:skip";
+/// Repository tag that picks a named policy from `LIFECYCLE_POLICIES`.
+pub const POLICY_TAG: &str = "ecr-janitor:policy";
+
+/// Include/exclude glob patterns over repository names; exclude wins.
+#[derive(Debug, Clone)]
+pub struct RepositoryFilter {
+    include: GlobSet,
+    exclude: GlobSet,
+}
+
+impl RepositoryFilter {
+    /// A filter from compiled `INCLUDE_REPOSITORIES` and `EXCLUDE_REPOSITORIES` globs.
+    pub fn new(include: GlobSet, exclude: GlobSet) -> Self {
+        Self { include, exclude }
+    }
+
+    /// Whether a repository of this name is swept.
+    pub fn matches(&self, name: &str) -> bool {
+        self.include.is_match(name) && !self.exclude.is_match(name)
+    }
+}
+
+/// The repositories a run covers, and the requested names it could not find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    /// In scope, sorted by name.
+    pub repositories: Vec<Repository>,
+    /// Names an invocation asked for that do not exist or that the filter excludes, sorted.
+    pub requested_not_found: Vec<String>,
+}
+
+/// Narrows `repositories` to those the filter matches and, when an invocation named some,
+/// to those it named.
+pub fn select(
+    repositories: Vec<Repository>,
+    filter: &RepositoryFilter,
+    requested: Option<&BTreeSet<String>>,
+) -> Selected {
+    let mut repositories: Vec<Repository> = repositories
+        .into_iter()
+        .filter(|r| filter.matches(&r.name))
+        .filter(|r| requested.is_none_or(|wanted| wanted.contains(&r.name)))
+        .collect();
+    repositories.sort_by(|a, b| a.name.cmp(&b.name));
+    let found: BTreeSet<&str> = repositories.iter().map(|r| r.name.as_str()).collect();
+    let requested_not_found = requested
+        .into_iter()
+        .flatten()
+        .filter(|w| !found.contains(w.as_str()))
+        .cloned()
+        .collect();
+    Selected {
+        repositories,
+        requested_not_found,
+    }
+}
+
+/// The configured policies: one for every repository, and named ones that repository tags
+/// may pick.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    /// Applied to every repository unless its tags pick a named policy.
+    pub default: Policy,
+    /// Picked by a repository's `ecr-janitor:policy=<name>` tag.
+    pub named: BTreeMap<String, Policy>,
+    /// Whether repository resource tags are read at all (one extra call per repository).
+    pub tag_overrides: bool,
+}
+
+/// What to do with one repository.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict<'p> {
+    /// Sweep it with this policy, listing these images.
+    Sweep {
+        /// The policy that decides.
+        policy: &'p Policy,
+        /// Which images the policy can act on.
+        listing: Listing,
+    },
+    /// Leave it alone, as asked.
+    Skip(SkipReason),
+    /// Leave it alone because its tags are wrong; this is reported as an error.
+    Refuse(Refusal),
+}
+
+/// Why a repository was skipped on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Its `ecr-janitor:skip` tag is true.
+    SkipTag {
+        /// The tag's value as written.
+        value: String,
+    },
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::SkipTag { value } => write!(f, "repository tag {SKIP_TAG}={value}"),
+        }
+    }
+}
+
+/// Why a repository's tags make it unsafe to sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// `ecr-janitor:skip` is neither true nor false.
+    BadSkipTag {
+        /// The tag's value as written.
+        value: String,
+    },
+    /// `ecr-janitor:policy` names no policy in `LIFECYCLE_POLICIES`.
+    UnknownPolicy {
+        /// The name the tag gives.
+        name: String,
+        /// The names that exist.
+        known: Vec<String>,
+    },
+}
+
+impl Refusal {
+    /// A stable code for metrics and alarms.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::BadSkipTag { .. } => "InvalidSkipTag",
+            Refusal::UnknownPolicy { .. } => "UnknownPolicy",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::BadSkipTag { value } => write!(
+                f,
+                "repository tag {SKIP_TAG}={value:?} is not true or false; nothing deleted"
+            ),
+            Refusal::UnknownPolicy { name, known } => write!(
+                f,
+                "repository tag {POLICY_TAG}={name:?} names no policy in LIFECYCLE_POLICIES \
+                 (known: {known:?}); nothing deleted"
+            ),
+        }
+    }
+}
+
+impl Policies {
+    /// The verdict for a repository with these resource tags (empty when tags are not read).
+    pub fn verdict(&self, tags: &[(String, String)]) -> Verdict<'_> {
+        let tag = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        if let Some(value) = tag(SKIP_TAG) {
+            let value = value.to_owned();
+            match parse_bool(&value) {
+                Some(true) => return Verdict::Skip(SkipReason::SkipTag { value }),
+                Some(false) => {}
+                None => return Verdict::Refuse(Refusal::BadSkipTag { value }),
+            }
+        }
+        let policy = match tag(POLICY_TAG) {
+            None => &self.default,
+            Some(name) => match self.named.get(name) {
+                Some(policy) => policy,
+                None => {
+                    return Verdict::Refuse(Refusal::UnknownPolicy {
+                        name: name.to_owned(),
+                        known: self.named.keys().cloned().collect(),
+                    })
+                }
+            },
+        };
+        Verdict::Sweep {
+            policy,
+            listing: listing(policy),
+        }
+    }
+}
+
+/// Untagged-only policies let ECR filter server-side; any other needs every image.
+fn listing(policy: &Policy) -> Listing {
+    if policy.selects_tagged() {
+        Listing::All
+    } else {
+        Listing::Untagged
+    }
+}
+
+/// The spellings of true and false ops are likely to type.
+pub(crate) fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}

@@ -1,0 +1,139 @@
+//! The Lambda entry point: event → options → run → response.
+//!
+//! The payload's overrides are resolved before any AWS call; the report is logged whole (in
+//! chunks when large) and returned whole when it fits Lambda's response limit, else as its
+//! summary.
+
+use std::time::SystemTime;
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::aws::ecr::Registry;
+use crate::aws::AwsError;
+use crate::report::{sink, RunReport};
+use crate::run::deadline::stop_starting_at;
+use crate::run::{InputError, Janitor, Overrides};
+
+/// Why an invocation failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    /// The payload was refused; nothing was done.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The registry could not be listed.
+    #[error(transparent)]
+    Registry(#[from] AwsError),
+}
+
+impl From<LambdaError> for Diagnostic {
+    fn from(e: LambdaError) -> Self {
+        let error_type = match e {
+            LambdaError::Input(_) => "InvalidInput",
+            LambdaError::Registry(_) => "RegistryError",
+        };
+        Self {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Handles one invocation.
+pub async fn handle<R: Registry>(
+    janitor: &Janitor<R>,
+    event: LambdaEvent<Value>,
+) -> Result<RunReport, LambdaError> {
+    let (payload, context) = event.into_parts();
+    let options = janitor.options(Overrides::from_event(&payload)?)?;
+    let stop = stop_starting_at(context.deadline(), SystemTime::now(), Instant::now());
+    let report = janitor.run(&options, stop).await?;
+    sink::log(&report);
+    Ok(sink::fit(report, sink::MAX_RESPONSE_BYTES))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{config, images, FakeRegistry};
+    use lambda_runtime::Context;
+    use serde_json::json;
+
+    const SCHEDULED: &str = include_str!("../events/scheduled.json");
+
+    fn janitor(vars: &[(&str, &str)], registry: FakeRegistry) -> Janitor<FakeRegistry> {
+        Janitor::new(config(vars), registry)
+    }
+
+    async fn invoke(
+        janitor: &Janitor<FakeRegistry>,
+        payload: Value,
+    ) -> Result<RunReport, Diagnostic> {
+        handle(janitor, LambdaEvent::new(payload, Context::default()))
+            .await
+            .map_err(Diagnostic::from)
+    }
+
+    fn two_repositories() -> FakeRegistry {
+        FakeRegistry::with(vec![
+            ("a", images("a", 2, 30, None)),
+            ("b", images("b", 1, 30, None)),
+        ])
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_event_sweeps_every_repository() {
+        let janitor = janitor(&[("DRY_RUN", "false")], two_repositories());
+        let event: Value = serde_json::from_str(SCHEDULED).expect("events/scheduled.json");
+        let report = invoke(&janitor, event).await.expect("runs");
+        assert!(!report.dry_run && report.complete);
+        assert_eq!(report.totals.deleted, 3);
+        assert_eq!(janitor.registry.deleted().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_override_narrows_the_run_and_forces_a_dry_run() {
+        let janitor = janitor(&[("DRY_RUN", "false")], two_repositories());
+        let report = invoke(&janitor, json!({"dryRun": true, "repositories": ["b"]}))
+            .await
+            .expect("runs");
+        assert!(report.dry_run);
+        let names: Vec<&str> = report
+            .repositories
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(names, ["b"]);
+        assert_eq!(report.totals.expired, 1);
+        assert!(janitor.registry.calls("delete").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_payload_is_an_invalid_input_error_and_touches_nothing() {
+        let janitor = janitor(&[], two_repositories());
+        let error = invoke(&janitor, json!({"dryRun": false}))
+            .await
+            .expect_err("refused");
+        assert_eq!(error.error_type, "InvalidInput");
+        assert!(
+            error.error_message.contains("cannot turn off DRY_RUN=true"),
+            "{}",
+            error.error_message
+        );
+        assert!(janitor.registry.calls("images").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_report_too_big_for_the_response_comes_back_as_its_summary() {
+        // 40,000 expired entries of ~190 bytes each make a report over 5 MB.
+        let registry = FakeRegistry::with(vec![("big", images("x", 40_000, 30, None))]);
+        let janitor = janitor(&[], registry);
+        let report = invoke(&janitor, Value::Null).await.expect("runs");
+        assert!(report.image_lists_omitted);
+        assert!(report.repositories[0].expired.is_empty());
+        assert_eq!(report.totals.expired, 40_000);
+        let size = serde_json::to_vec(&report).expect("json").len();
+        assert!(size < sink::MAX_RESPONSE_BYTES, "{size}");
+    }
+}

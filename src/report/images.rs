@@ -1,0 +1,147 @@
+//! Per-image entries of a report: what was expired or kept, and why.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::table;
+use crate::decide::plan::{Decision, Plan};
+
+/// An image and why the plan decided as it did; the part expired and kept entries share.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageEntry {
+    /// Image digest (`sha256:…`).
+    pub image_digest: String,
+    /// Tags the image had when planned.
+    pub image_tags: Vec<String>,
+    /// When it was pushed.
+    pub image_pushed_at: DateTime<Utc>,
+    /// ECR's reported size, when known.
+    pub image_size_in_bytes: Option<i64>,
+    /// Human-readable reason.
+    pub reason: String,
+}
+
+impl From<&Decision> for ImageEntry {
+    fn from(d: &Decision) -> Self {
+        Self {
+            image_digest: d.image.digest.clone(),
+            image_tags: d.image.tags.clone(),
+            image_pushed_at: d.image.pushed_at,
+            image_size_in_bytes: d.image.size_bytes,
+            reason: d.reason.to_string(),
+        }
+    }
+}
+
+/// An image the plan expires, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiredImage {
+    /// The image and the reason.
+    #[serde(flatten)]
+    pub image: ImageEntry,
+    /// The rule that expired it, as in ECR's lifecycle preview.
+    pub applied_rule_priority: Option<u32>,
+}
+
+/// An image the plan keeps, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptImage {
+    /// The image and the reason.
+    #[serde(flatten)]
+    pub image: ImageEntry,
+    /// The rule that claimed it, or null when no rule selected it.
+    pub rule_priority: Option<u32>,
+}
+
+impl From<&Decision> for ExpiredImage {
+    fn from(d: &Decision) -> Self {
+        Self {
+            image: d.into(),
+            applied_rule_priority: d.rule_priority,
+        }
+    }
+}
+
+impl From<&Decision> for KeptImage {
+    fn from(d: &Decision) -> Self {
+        Self {
+            image: d.into(),
+            rule_priority: d.rule_priority,
+        }
+    }
+}
+
+/// A plan, per image, as `ecr-janitor plan` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanReport {
+    /// Images that expire, oldest first.
+    pub expired: Vec<ExpiredImage>,
+    /// Images that stay, oldest first.
+    pub kept: Vec<KeptImage>,
+}
+
+impl From<&Plan> for PlanReport {
+    fn from(plan: &Plan) -> Self {
+        Self {
+            expired: plan.expired.iter().map(ExpiredImage::from).collect(),
+            kept: plan.kept.iter().map(KeptImage::from).collect(),
+        }
+    }
+}
+
+impl PlanReport {
+    /// A fixed-width table for people: one line per image, expired first.
+    pub fn to_table(&self) -> String {
+        let header = ["ACTION", "RULE", "PUSHED", "DIGEST", "TAGS", "REASON"];
+        let row = |action: &str, rule: Option<u32>, e: &ImageEntry| {
+            vec![
+                action.to_owned(),
+                rule.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                e.image_pushed_at.format("%Y-%m-%d %H:%M").to_string(),
+                short_digest(&e.image_digest).to_owned(),
+                if e.image_tags.is_empty() {
+                    "<untagged>".to_owned()
+                } else {
+                    e.image_tags.join(",")
+                },
+                e.reason.clone(),
+            ]
+        };
+        let rows = self
+            .expired
+            .iter()
+            .map(|e| row("expire", e.applied_rule_priority, &e.image))
+            .chain(
+                self.kept
+                    .iter()
+                    .map(|k| row("keep", k.rule_priority, &k.image)),
+            );
+        let mut out = table::render(&header, rows);
+        out.push_str(&format!(
+            "{} expired, {} kept\n",
+            self.expired.len(),
+            self.kept.len()
+        ));
+        out
+    }
+}
+
+/// `sha256:0123456789ab…` → the first 12 hex digits, as `docker images` shows them.
+fn short_digest(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    hex.get(..12).unwrap_or(hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_digests() {
+        assert_eq!(short_digest("sha256:0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_digest("abc"), "abc");
+    }
+}

@@ -1,0 +1,164 @@
+//! Test support shared by the unit tests: one configuration builder and one in-memory
+//! registry that records its calls.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::aws::ecr::{DeleteOutcome, Registry, BATCH_DELETE_LIMIT};
+use crate::aws::AwsError;
+use crate::config::{Config, ConfigError};
+use crate::model::{Image, ImageFailure, Listing, Repository};
+
+/// Environment variables of one case.
+pub type Vars<'a> = &'a [(&'a str, &'a str)];
+
+/// The configuration these variables give.
+pub fn load(vars: Vars) -> Result<Config, ConfigError> {
+    Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+/// The configuration these variables give, which must be valid.
+pub fn config(vars: Vars) -> Config {
+    load(vars).unwrap_or_else(|e| panic!("{vars:?}: {e}"))
+}
+
+/// The tests' "now": 2026-11-30T12:00:00Z.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+/// `n` images `days_old` days old (each a second older than the last), untagged unless
+/// `tag` is given (then `<tag><i>`), digests `sha256:<prefix><i:04>`.
+pub fn images(prefix: &str, n: usize, days_old: i64, tag: Option<&str>) -> Vec<Image> {
+    (0..n)
+        .map(|i| Image {
+            digest: format!("sha256:{prefix}{i:04}"),
+            tags: tag.map(|t| vec![format!("{t}{i}")]).unwrap_or_default(),
+            pushed_at: now()
+                - chrono::Duration::days(days_old)
+                - chrono::Duration::seconds(i as i64),
+            size_bytes: Some(1000),
+        })
+        .collect()
+}
+
+/// An in-memory registry that records its calls.
+#[derive(Default)]
+pub struct FakeRegistry {
+    /// Repository name → its images.
+    pub images: Vec<(String, Vec<Image>)>,
+    /// Repository name → its resource tags.
+    pub tags: Vec<(String, Vec<(String, String)>)>,
+    /// Repositories whose listing fails with AccessDenied.
+    pub broken: HashSet<String>,
+    /// Digest → the per-image failure code BatchDeleteImage answers for it.
+    pub delete_failures: Vec<(String, String)>,
+    /// How long each listing takes (tokio time).
+    pub delay: Duration,
+    /// Every call, as `images <repo> <listing>`, `tags <arn>`, `delete <repo> <n>`.
+    pub calls: Mutex<Vec<String>>,
+    /// Every digest deleted.
+    pub deleted: Mutex<Vec<String>>,
+}
+
+impl FakeRegistry {
+    /// A registry with these repositories and images.
+    pub fn with(images: Vec<(&str, Vec<Image>)>) -> Self {
+        Self {
+            images: images.into_iter().map(|(n, i)| (n.to_owned(), i)).collect(),
+            ..Self::default()
+        }
+    }
+
+    fn log(&self, call: String) {
+        self.calls.lock().expect("lock").push(call);
+    }
+
+    /// The calls made so far that start with `prefix`, e.g. `images`, `delete`, `tags`.
+    pub fn calls(&self, prefix: &str) -> Vec<String> {
+        let calls = self.calls.lock().expect("lock");
+        calls
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// Every digest deleted so far.
+    pub fn deleted(&self) -> Vec<String> {
+        self.deleted.lock().expect("lock").clone()
+    }
+}
+
+impl Registry for FakeRegistry {
+    async fn repositories(&self) -> Result<Vec<Repository>, AwsError> {
+        Ok(self
+            .images
+            .iter()
+            .map(|(name, _)| Repository {
+                name: name.clone(),
+                arn: format!("arn:{name}"),
+            })
+            .collect())
+    }
+
+    async fn images(&self, repo: &str, listing: Listing) -> Result<Vec<Image>, AwsError> {
+        self.log(format!("images {repo} {listing:?}"));
+        tokio::time::sleep(self.delay).await;
+        if self.broken.contains(repo) {
+            return Err(AwsError {
+                operation: "DescribeImages",
+                code: Some("AccessDeniedException".into()),
+                message: "denied".into(),
+            });
+        }
+        let all = self.images.iter().find(|(n, _)| n == repo);
+        Ok(all
+            .map(|(_, images)| images.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| listing == Listing::All || i.tags.is_empty())
+            .collect())
+    }
+
+    async fn repository_tags(&self, arn: &str) -> Result<Vec<(String, String)>, AwsError> {
+        self.log(format!("tags {arn}"));
+        let name = arn.trim_start_matches("arn:");
+        let tags = self.tags.iter().find(|(n, _)| n == name);
+        Ok(tags.map(|(_, t)| t.clone()).unwrap_or_default())
+    }
+
+    async fn delete_images(
+        &self,
+        repo: &str,
+        digests: &[String],
+    ) -> Result<DeleteOutcome, AwsError> {
+        self.log(format!("delete {repo} {}", digests.len()));
+        assert!(digests.len() <= BATCH_DELETE_LIMIT);
+        let mut outcome = DeleteOutcome::default();
+        for d in digests {
+            match self.delete_failures.iter().find(|(f, _)| f == d) {
+                Some((_, code)) => outcome.failures.push(ImageFailure {
+                    image_digest: Some(d.clone()),
+                    failure_code: code.clone(),
+                    failure_reason: "fake".into(),
+                }),
+                None => outcome.deleted.push(d.clone()),
+            }
+        }
+        self.deleted
+            .lock()
+            .expect("lock")
+            .extend(outcome.deleted.clone());
+        Ok(outcome)
+    }
+}
