@@ -1,4 +1,4 @@
-"""A local Amazon ECR emulator for ecr-janitor's tests and demo.
+"""A local Amazon ECR emulator (with ECS and Lambda) for ecr-janitor's tests and demo.
 
 It is moto (moto[server], pinned in requirements-test.txt), served over HTTP
 on 127.0.0.1 by a werkzeug server running in a background thread of this
@@ -61,6 +61,12 @@ Request handling (the WSGI middleware):
   image as soon as a counted DescribeImages listing of its repository
   completes (a call without ``imageIds`` whose answer has no ``nextToken``).
 
+ECS and Lambda patches are in ``compute`` (its docstring lists them):
+``imageDigest`` of task containers resolved at task start, one container per
+container definition, pagination of the ECS and Lambda list APIs, Lambda's
+``ResolvedImageUri`` resolved at create/update and kept per published
+version.
+
 moto keeps its state in process-wide globals, so only one Emulator should run
 per process; ``shared()`` returns a lazily started process-wide instance.
 
@@ -96,6 +102,7 @@ from image_graph import (  # noqa: F401 - re-exported for tests
     IndexImage,
     manifest_digest,
 )
+from compute import ComputeMixin, apply_compute_patches
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
@@ -593,6 +600,8 @@ def _apply_patches() -> None:
 
     ECRResponse.list_images = list_images
 
+    apply_compute_patches(_paginate)
+
 
 _DIGEST_RE = re.compile(r"^[0-9a-zA-Z_+.-]+:[0-9a-fA-F]{64}$")
 
@@ -821,8 +830,8 @@ class ListingHook:
     tag: Optional[str]  # None = delete the image
 
 
-class Emulator:
-    """moto's ECR, patched, served on http://127.0.0.1:<free port>.
+class Emulator(ComputeMixin):
+    """moto's ECR (plus ECS and Lambda), patched, served on http://127.0.0.1:<free port>.
 
     Every seeding and reading helper takes an optional ``region`` (default
     us-east-1); moto keeps one backend per region, so regions stay apart.
@@ -835,7 +844,7 @@ class Emulator:
     ``push_index(...) -> IndexImage``, ``push_referrer(...) -> digest``,
     ``push_cosign_legacy(...) -> digest``, ``break_manifest(repo, digest, mode)``,
     ``set_pushed_at``, ``set_size``, ``protect_image``, ``vanish_before_delete``,
-    ``tag_after_listing``, ``delete_after_listing``.
+    ``tag_after_listing``, ``delete_after_listing``; ECS and Lambda: see ComputeMixin.
     Reading back: ``repositories()``, ``images(repo)``, ``digests(repo)``,
     ``tags_of(repo, digest)`` (through the API, uncounted), ``snapshot()``.
     Requests: ``request_counts(service=None)``, ``request_log()``, ``clear_request_counts()``,
@@ -906,8 +915,8 @@ class Emulator:
         self.stop()
 
     def reset(self) -> None:
-        """Forget every repository, image, tag, request count, fault and
-        hook, in every region."""
+        """Forget every repository, image, tag, ECS and Lambda resource,
+        request count, fault and hook, in every region."""
         from moto.moto_api._internal.models import moto_api_backend
 
         with self._backend_lock:
@@ -915,6 +924,7 @@ class Emulator:
             _protected.clear()
             _vanishing.clear()
             _broken.clear()
+            self._reset_compute()
         with self._state_lock:
             self._faults.clear()
             self._log.clear()
