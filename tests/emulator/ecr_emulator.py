@@ -79,7 +79,6 @@ import base64
 import bisect
 import hashlib
 import io
-import itertools
 import json
 import re
 import threading
@@ -270,7 +269,6 @@ def _apply_patches() -> None:
     from moto.core.exceptions import ServiceException
     from moto.ecr.exceptions import (
         ImageAlreadyExistsException,
-        ImageNotFoundException,
         InvalidParameterException,
         RepositoryNotFoundException,
         ValidationException,
@@ -805,7 +803,6 @@ _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Ma
 # The emulator
 # --------------------------------------------------------------------------
 
-_seq = itertools.count(1)
 _shared: Optional["Emulator"] = None
 _shared_lock = threading.Lock()
 
