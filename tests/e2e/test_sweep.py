@@ -118,15 +118,18 @@ def test_include_and_exclude_globs(janitor, emu):
         "EXCLUDE_REPOSITORIES": "team-a/api",
     })
     swept = {"team-a/web", "team-a/deep/nested", "legacy"}  # `*` also matches `/`
-    for name in repos:
-        if name in swept:
-            assert remaining(emu, name) == set(), name
-        else:
-            assert remaining(emu, name) == {old[name]}, name
-    for entry in report["repositories"]:
-        if entry["name"] not in swept:
-            assert not entry["expired"] and entry.get("skipped"), entry
-    assert swept <= {r["name"] for r in report["repositories"]}
+    left_alone = set(repos) - swept  # excluded (team-a/api) or never included (team-b/web, legacy-2)
+    listed = [r["name"] for r in report["repositories"]]
+    assert listed == sorted(swept), "the report must list exactly the swept repositories"
+    assert not left_alone & set(listed), f"repositories that were not swept are in the report: {listed}"
+    for name in swept:
+        assert remaining(emu, name) == set(), name
+        assert expired_digests(report, name) == {old[name]}, name
+    for name in left_alone:
+        assert remaining(emu, name) == {old[name]}, name
+    touched = {r.repository for r in emu.request_log()}
+    assert swept <= touched, touched  # the log names repositories, so the next check means something
+    assert not left_alone & touched, f"ECR was called about {sorted(left_alone & touched)}"
 
 
 def test_exclude_wins_over_include_and_star_matches_slash(janitor, emu):
