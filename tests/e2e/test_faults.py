@@ -79,16 +79,15 @@ def test_a_failing_batch_delete_is_reported(janitor, emu):
     expected = seed(emu)
     emu.inject_fault("BatchDeleteImage", times=100, code="AccessDeniedException",
                      message="User is not authorized to perform: ecr:BatchDeleteImage", repository="a/one")
-    run = janitor.sweep(env={"DRY_RUN": "false"})
-    assert run.report is not None, run.describe()
-    entry = repo_entry(run.report, "a/one")
-    # Either a repository error (exit 1) or per-image failures for every expired image (exit 0).
-    if run.code == 1:
-        assert entry.get("error"), entry
-    else:
-        assert run.code == 0, run.describe()
-        assert {f["imageDigest"] for f in entry["failures"]} == {e["imageDigest"] for e in entry["expired"]}
-    assert entry["deleted"] == 0
+    # A BatchDeleteImage call that fails as a whole is a repository error (exit 1), not
+    # per-image failures: those are for images ECR itself refused inside a successful call.
+    report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, expect_code=1)
+    entry = repo_entry(report, "a/one")
+    assert entry.get("error"), entry
+    assert "AccessDenied" in entry["error"] or "not authorized" in entry["error"], entry["error"]
+    assert entry["deleted"] == 0 and entry["failures"] == [] and entry["bytesFreed"] == 0, entry
+    assert report["totals"]["repositoryErrors"] == 1
+    assert [r["name"] for r in report["repositories"] if r.get("error")] == ["a/one"]
     olds, keep = expected["a/one"]
     assert remaining(emu, "a/one") == olds | keep
     for name in ("b/two", "c/three"):
