@@ -88,12 +88,16 @@ def test_shipped_event_files_are_accepted(janitor, emu, name):
         pytest.fail(f"events/{name} is missing")
     event = json.loads(path.read_text())
     detail = event.get("detail", event) if "detail-type" in event else event
-    for repo in detail.get("repositories") or ["api/orders"]:
-        emu.push_image(repo, pushed_at=days_ago(30))
-    emu.push_image("zz/untouched-unless-scheduled", pushed_at=days_ago(30))
-    before = emu.snapshot()
+    named = detail.get("repositories")
+    pushed = {repo: emu.push_image(repo, pushed_at=days_ago(30))
+              for repo in [*(named or ["api/orders"]), "zz/untouched-unless-named"]}
     report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, event=path)
-    assert report["dryRun"] is bool(detail.get("dryRun", False))
-    if detail.get("repositories"):
-        assert [r["name"] for r in report["repositories"]] == sorted(detail["repositories"])
-        assert emu.snapshot()["zz/untouched-unless-scheduled"] == before["zz/untouched-unless-scheduled"]
+    dry = bool(detail.get("dryRun", False))
+    assert report["dryRun"] is dry
+    swept = sorted(named) if named else sorted(pushed)
+    assert [r["name"] for r in report["repositories"]] == swept
+    for repo, digest in pushed.items():
+        if repo in swept:
+            assert expired_digests(report, repo) == {digest}, repo
+        expect_gone = repo in swept and not dry
+        assert remaining(emu, repo) == (set() if expect_gone else {digest}), repo

@@ -124,7 +124,9 @@ def test_bad_event_is_refused_and_nothing_is_done(watch, emu):
 
 def test_function_keeps_serving_after_a_refused_event(watch, emu):
     plan = seed(emu, ["api/orders"])
-    watch.invoke_raw(data=json.dumps({"repositories": "api/orders"}))
+    refused = watch.invoke_raw(data=json.dumps({"repositories": "api/orders"}))
+    assert refused.returncode != 0, f"the first event was not refused:\n{refused.stdout}\n{refused.stderr}"
+    assert emu.request_counts() == {}
     report = watch.invoke(data=json.dumps({"repositories": ["api/orders"]}))
     assert_complete(report, emu)
     assert remaining(emu, "api/orders") == plan["api/orders"][1]
@@ -142,6 +144,7 @@ def test_a_report_too_big_for_a_lambda_response_comes_back_as_a_summary(watch, e
     assert_complete(report, emu)
     assert report["imageListsOmitted"] is True
     assert report["totals"]["expired"] == report["totals"]["deleted"] == 24_000
+    assert [r["name"] for r in report["repositories"]] == sorted(repos)
     for r in report["repositories"]:
         assert r["expired"] == [] and r["deleted"] == 2000, r["name"]
     for name in repos:
