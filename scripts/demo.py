@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,70 +32,9 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 try:
     import ecr_emulator  # noqa: E402
     from lambda_runtime import LambdaError, LambdaWatch, tool_path  # noqa: E402
+    from seeding import CI_HISTORY_SEED, DEFAULT_MAX_AGE_DAYS, ci_history, expires_by_default  # noqa: E402
 except ImportError as e:  # moto/boto3 missing: not run with .venv's python
     sys.exit(f"demo: {e}. Run `make` first, then `make demo` (or .venv/bin/python scripts/demo.py).")
-
-MB = 1024 * 1024
-GB = 1024 * MB
-DEFAULT_MAX_AGE_DAYS = 14
-
-
-def sha(rng: random.Random) -> str:
-    return "%07x" % rng.getrandbits(28)
-
-
-def seed_registry(emu: "ecr_emulator.Emulator", now: datetime, rng: random.Random) -> None:
-    """About eight weeks of CI history in five repositories."""
-    start = now - timedelta(weeks=8)
-
-    def push(repo, when, tags=(), size_mb=(40, 120)):
-        emu.push_image(repo, tags, pushed_at=when, size=int(rng.uniform(*size_mb) * MB))
-
-    # web/frontend: a build per merge (~1/day on weekdays), tagged sha-* and `latest`;
-    # every 10th build is a release. Pull-request builds push untagged images.
-    release = 12
-    day = start
-    n = 0
-    while day < now - timedelta(hours=6):
-        if day.weekday() < 5:
-            n += 1
-            tags = [f"sha-{sha(rng)}", "latest"]
-            if n % 10 == 0:
-                release += 1
-                tags.append(f"release-{release}")
-            push("web/frontend", day + timedelta(hours=rng.uniform(9, 18)), tags, (60, 95))
-            if rng.random() < 0.5:
-                push("web/frontend", day + timedelta(hours=rng.uniform(9, 18)), (), (60, 95))
-        day += timedelta(days=1)
-
-    # api/orders: several merges a week, `latest` moves; weekly `release-N`; the CI also pushes
-    # an untagged build-cache image with every build.
-    release = 40
-    for week in range(8):
-        for i in range(rng.randint(2, 4)):
-            when = start + timedelta(weeks=week, days=i * 1.5 + rng.uniform(0, 1))
-            if when >= now:
-                continue
-            tags = [f"sha-{sha(rng)}", "latest"]
-            if i == 0:
-                release += 1
-                tags.append(f"release-{release}")
-            push("api/orders", when, (), (150, 300))  # build cache
-            push("api/orders", when + timedelta(minutes=7), tags, (180, 260))
-
-    # batch/reports: a nightly build tagged only `latest`: each night's image leaves the
-    # previous one untagged.
-    for d in range(56, 0, -1):
-        push("batch/reports", now - timedelta(days=d, hours=-2), ["latest"], (25, 45))
-
-    # tools/base: a weekly base image, tagged `latest` and `python3.12`; both move.
-    for week in range(8, 0, -1):
-        push("tools/base", now - timedelta(weeks=week, hours=-3), ["latest", "python3.12"], (300, 450))
-
-    # ml/training: big images, pushed untagged by experiments, a few kept by tag.
-    for i in range(10):
-        when = start + timedelta(days=rng.uniform(0, 55))
-        push("ml/training", when, [f"exp-{i:03d}"] if i % 4 == 0 else (), (600, 900))
 
 
 def human(n: float) -> str:
@@ -113,15 +52,14 @@ def inventory(emu) -> dict[str, dict[str, dict]]:
 
 def print_inventory(title: str, inv: dict[str, dict[str, dict]], now: datetime) -> None:
     print(f"\n{title}")
-    header = f"  {'REPOSITORY':<16} {'IMAGES':>6} {'TAGGED':>6} {'UNTAGGED':>8} {'UNTAGGED >14d':>13} {'SIZE':>10}"
+    header = f"  {'REPOSITORY':<16} {'IMAGES':>6} {'TAGGED':>6} {'UNTAGGED':>8} {f'UNTAGGED >{DEFAULT_MAX_AGE_DAYS}d':>13} {'SIZE':>10}"
     print(header)
     print("  " + "-" * (len(header) - 2))
     totals = [0, 0, 0, 0, 0]
     for repo, images in inv.items():
         tagged = sum(1 for d in images.values() if d.get("imageTags"))
         untagged = len(images) - tagged
-        old = sum(1 for d in images.values() if not d.get("imageTags")
-                  and now - d["imagePushedAt"] > timedelta(days=DEFAULT_MAX_AGE_DAYS))
+        old = sum(1 for d in images.values() if expires_by_default(d, now))
         size = sum(d.get("imageSizeInBytes", 0) for d in images.values())
         for i, v in enumerate((len(images), tagged, untagged, old, size)):
             totals[i] += v
@@ -182,7 +120,8 @@ def check_agreement(report: dict, before: dict, after: dict) -> list[str]:
     if totals.get("deleted") != deleted:
         problems.append(f"totals.deleted {totals.get('deleted')} != sum over repositories {deleted}")
     if deleted == 0:
-        problems.append("nothing was deleted, although the registry holds untagged images older than 14 days")
+        problems.append("nothing was deleted, although the registry holds untagged images older than "
+                        f"{DEFAULT_MAX_AGE_DAYS} days")
     return problems
 
 
@@ -192,7 +131,7 @@ def serve(port: int, now: datetime, rng: random.Random) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before threads start: they inherit it
     emu = ecr_emulator.Emulator(port=port).start()
     try:
-        seed_registry(emu, now, rng)
+        ci_history(emu, now, rng)
         print_inventory(f"ECR emulator on {emu.endpoint}, seeded", inventory(emu), now)
         print("\nIn another terminal, point the janitor at it and run the Lambda locally:")
         print(f"  export AWS_ENDPOINT_URL={emu.endpoint} AWS_ACCESS_KEY_ID=test "
@@ -210,7 +149,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--event", default=str(ROOT / "events" / "scheduled.json"),
                         help="event file to invoke the function with (default: events/scheduled.json)")
-    parser.add_argument("--seed", type=int, default=20261130, help="random seed for the registry history")
+    parser.add_argument("--seed", type=int, default=CI_HISTORY_SEED, help="random seed for the registry history")
     parser.add_argument("--quiet-report", action="store_true", help="do not print the full JSON report")
     parser.add_argument("--serve", type=int, metavar="PORT",
                         help="only seed the registry and keep the emulator on 127.0.0.1:PORT until "
@@ -228,7 +167,7 @@ def main() -> int:
     watch = None
     try:
         print(f"\nECR emulator listening on {emu.endpoint} (moto, patched; loopback only)")
-        seed_registry(emu, now, rng)
+        ci_history(emu, now, rng)
         before = inventory(emu)
         print_inventory("Before: the registry after eight weeks of CI", before, now)
 

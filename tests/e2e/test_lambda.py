@@ -12,6 +12,7 @@ import pytest
 from ecr_emulator import days_ago
 from e2e_helpers import check_against_emulator, expired_digests, remaining
 from lambda_runtime import LambdaError, LambdaWatch
+from seeding import DEFAULT_MAX_AGE_DAYS, MB, seed_repositories
 
 pytestmark = pytest.mark.lambda_runtime
 
@@ -37,15 +38,12 @@ def overrides(event: dict) -> dict:
     return event.get("detail") or {} if "detail-type" in event else event
 
 
+IMAGE_SIZE = 80 * MB
+
+
 def seed(emu, repos):
     """Per repository: 2 old untagged (expire), 1 recent untagged and 1 old tagged (kept)."""
-    plan = {}
-    for name in repos:
-        old = {emu.push_image(name, pushed_at=days_ago(d), size=80 * 2**20) for d in (20, 45)}
-        kept = {emu.push_image(name, pushed_at=days_ago(2)),
-                emu.push_image(name, ["latest"], pushed_at=days_ago(60))}
-        plan[name] = (old, kept)
-    return plan
+    return seed_repositories(emu, repos, old=2, size=IMAGE_SIZE)
 
 
 def assert_complete(report, emu):
@@ -108,7 +106,7 @@ def test_scheduled_event_sweeps_every_repository(watch, emu):
     for name, (old, kept) in plan.items():
         assert remaining(emu, name) == kept, name
     assert report["totals"]["deleted"] == 2 * len(plan)
-    assert report["totals"]["bytesFreed"] == 2 * len(plan) * 80 * 2**20
+    assert report["totals"]["bytesFreed"] == 2 * len(plan) * IMAGE_SIZE
 
 
 def test_bad_event_is_refused_and_nothing_is_done(watch, emu):
@@ -129,7 +127,7 @@ def test_function_keeps_serving_after_a_refused_event(watch, emu):
     assert emu.request_counts() == {}
     report = watch.invoke(data=json.dumps({"repositories": ["api/orders"]}))
     assert_complete(report, emu)
-    assert remaining(emu, "api/orders") == plan["api/orders"][1]
+    assert remaining(emu, "api/orders") == plan["api/orders"].kept
     assert [r["name"] for r in report["repositories"]] == ["api/orders"]
 
 
@@ -137,7 +135,8 @@ def test_function_keeps_serving_after_a_refused_event(watch, emu):
 def test_a_report_too_big_for_a_lambda_response_comes_back_as_a_summary(watch, emu):
     # ~24,000 expired images make a report far beyond Lambda's 6 MB response limit.
     repos = [f"big/repo-{r}" for r in range(12)]
-    old = {name: {emu.push_image(name, pushed_at=days_ago(20 + i % 40), size=1000)
+    old = {name: {emu.push_image(name, pushed_at=days_ago(DEFAULT_MAX_AGE_DAYS + 6 + i % 40),
+                                  size=1000)
                   for i in range(2000)} for name in repos}
     recent = {name: emu.push_image(name, pushed_at=days_ago(1)) for name in repos}
     report = watch.invoke(data=json.dumps({}), timeout=900)
