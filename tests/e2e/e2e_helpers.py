@@ -3,11 +3,16 @@ is left in the emulator."""
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterable, Optional
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 
 TOTAL_KEYS = ("repositories", "imagesScanned", "untaggedScanned", "expired", "deleted", "alreadyGone",
               "failed", "repositoryErrors", "bytesExpired", "bytesFreed", "estimatedMonthlySavingUsd")
@@ -17,6 +22,30 @@ KEPT_KEYS = {"imageDigest", "imageTags", "imagePushedAt", "imageSizeInBytes", "r
 
 def plain(text: str) -> str:
     return ANSI.sub("", text)
+
+
+@lru_cache(maxsize=None)
+def _event_text(name: str) -> str:
+    return (EVENTS_DIR / name).read_text()
+
+
+def load_event(name: str) -> Any:
+    """A sample event from events/ (a fresh copy each time)."""
+    return json.loads(_event_text(name))
+
+
+def scheduled_event(detail: Any = None) -> dict[str, Any]:
+    """events/scheduled.json, what the EventBridge Scheduler schedule sends, with
+    ``detail`` in place of its empty detail when given."""
+    event = load_event("scheduled.json")
+    if detail is not None:
+        event["detail"] = copy.deepcopy(detail)
+    return event
+
+
+def event_overrides(event: dict[str, Any]) -> dict[str, Any]:
+    """The overrides an event carries: an EventBridge event's ``detail``, or the plain object."""
+    return (event.get("detail") or {}) if "detail-type" in event else event
 
 
 def repo_entry(report: dict[str, Any], name: str) -> dict[str, Any]:

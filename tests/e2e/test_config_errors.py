@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ecr_emulator import days_ago
-from e2e_helpers import assert_names, plain
+from e2e_helpers import assert_names, plain, scheduled_event
 
 POLICY = json.dumps({"rules": [{"rulePriority": 1, "selection": {
     "tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 1},
@@ -113,14 +113,9 @@ BAD_EVENTS = [
     pytest.param({"dryRun": False}, {"DRY_RUN": "true"}, id="dry-run-false-when-configured-true"),
     pytest.param({"dryRun": False}, {}, id="dry-run-false-when-default-true"),
     pytest.param(["svc"], {"DRY_RUN": "false"}, id="not-an-object"),
-    pytest.param({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
-                  "account": "123456789012", "time": "2026-11-30T06:00:00Z", "region": "us-east-1",
-                  "resources": [], "detail": {"repositories": ["svc"], "deleteEverything": True}},
+    pytest.param(scheduled_event({"repositories": ["svc"], "deleteEverything": True}),
                  {"DRY_RUN": "false"}, id="eventbridge-unknown-detail-field"),
-    pytest.param({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
-                  "account": "123456789012", "time": "2026-11-30T06:00:00Z", "region": "us-east-1",
-                  "resources": [], "detail": {"dryRun": False}},
-                 {"DRY_RUN": "true"}, id="eventbridge-dry-run-false"),
+    pytest.param(scheduled_event({"dryRun": False}), {"DRY_RUN": "true"}, id="eventbridge-dry-run-false"),
 ]
 
 

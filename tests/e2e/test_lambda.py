@@ -5,18 +5,16 @@ with each event in events/ by `cargo lambda invoke`, against the emulator
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from ecr_emulator import days_ago
-from e2e_helpers import check_against_emulator, expired_digests, remaining
+from e2e_helpers import EVENTS_DIR, check_against_emulator, event_overrides, expired_digests, remaining
 from lambda_runtime import LambdaError, LambdaWatch
 from seeding import DEFAULT_MAX_AGE_DAYS, MB, seed_repositories
 
 pytestmark = pytest.mark.lambda_runtime
 
-EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
 BASE_REPOS = ["api/orders", "batch/reports", "web/frontend"]
 
@@ -32,10 +30,6 @@ def watch(emulator_server, binaries, tmp_path_factory):
         pytest.fail(str(e), pytrace=False)
     yield w
     w.stop()
-
-
-def overrides(event: dict) -> dict:
-    return event.get("detail") or {} if "detail-type" in event else event
 
 
 IMAGE_SIZE = 80 * MB
@@ -66,7 +60,7 @@ def test_events_directory_has_the_documented_events():
 @pytest.mark.parametrize("event_file", EVENT_FILES, ids=[p.name for p in EVENT_FILES])
 def test_invoke_with_event_file(watch, emu, event_file):
     event = json.loads(event_file.read_text())
-    detail = overrides(event)
+    detail = event_overrides(event)
     named = detail.get("repositories")
     repos = sorted(set(BASE_REPOS) | set(named or []))
     plan = seed(emu, repos)
