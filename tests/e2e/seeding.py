@@ -17,21 +17,23 @@ from typing import Any, Iterable, Mapping, Optional
 from ecr_emulator import days_ago
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_RS = REPO_ROOT / "src" / "config.rs"
+SRC = REPO_ROOT / "src"
 MB = 1024 * 1024
 # The random seed of the demo's registry (`scripts/demo.py --seed`), also swept by the tests.
 CI_HISTORY_SEED = 20261130
 
 
 def _read_default_max_age_days() -> int:
-    """`DEFAULT_UNTAGGED_MAX_AGE_DAYS` in src/config.rs: what an unset
-    `UNTAGGED_MAX_AGE_DAYS` means."""
-    match = re.search(r"\bconst\s+DEFAULT_UNTAGGED_MAX_AGE_DAYS\s*:\s*\w+\s*=\s*(\d+)\s*;",
-                      CONFIG_RS.read_text(encoding="utf-8"))
-    if match is None:
-        raise RuntimeError(f"{CONFIG_RS} no longer defines `const DEFAULT_UNTAGGED_MAX_AGE_DAYS: u32 = N;`; "
-                           "tests/e2e/seeding.py reads the default retention from it")
-    return int(match.group(1))
+    """`DEFAULT_UNTAGGED_MAX_AGE_DAYS` in the Rust source (src/config, wherever the
+    module lives): what an unset `UNTAGGED_MAX_AGE_DAYS` means."""
+    definition = re.compile(r"\bconst\s+DEFAULT_UNTAGGED_MAX_AGE_DAYS\s*:\s*\w+\s*=\s*(\d+)\s*;")
+    found = {path: int(m.group(1)) for path in sorted(SRC.rglob("*.rs"))
+             for m in [definition.search(path.read_text(encoding="utf-8"))] if m}
+    if len(set(found.values())) != 1:
+        raise RuntimeError("tests/e2e/seeding.py reads the default retention from the one "
+                           "`const DEFAULT_UNTAGGED_MAX_AGE_DAYS: u32 = N;` under src/, "
+                           f"but found {found or 'none'}")
+    return next(iter(found.values()))
 
 
 # Untagged images pushed more than this many days ago expire under the default configuration.
