@@ -37,6 +37,9 @@ except ImportError as e:  # moto/boto3 missing: not run with .venv's python
     sys.exit(f"demo: {e}. Run `make` first, then `make demo` (or .venv/bin/python scripts/demo.py).")
 
 
+WIDTH = 100  # the widest line the summary prints
+
+
 def human(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":
@@ -45,14 +48,26 @@ def human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def shorten(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters (ending in "…" when cut)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
+def name_width(names) -> int:
+    return min(max([len("REPOSITORY"), *map(len, names)]), 26)
+
+
 def inventory(emu) -> dict[str, dict[str, dict]]:
     """repo -> digest -> imageDetail, read back through the ECR API."""
     return {repo: emu.images(repo) for repo in emu.repositories()}
 
 
 def print_inventory(title: str, inv: dict[str, dict[str, dict]], now: datetime) -> None:
+    w = name_width(inv)
+    old_header = f"UNTAGGED >{DEFAULT_MAX_AGE_DAYS}d"
     print(f"\n{title}")
-    header = f"  {'REPOSITORY':<16} {'IMAGES':>6} {'TAGGED':>6} {'UNTAGGED':>8} {f'UNTAGGED >{DEFAULT_MAX_AGE_DAYS}d':>13} {'SIZE':>10}"
+    header = f"  {'REPOSITORY':<{w}} {'IMAGES':>6} {'TAGGED':>6} {'UNTAGGED':>8} {old_header:>13} {'SIZE':>10}"
     print(header)
     print("  " + "-" * (len(header) - 2))
     totals = [0, 0, 0, 0, 0]
@@ -63,8 +78,76 @@ def print_inventory(title: str, inv: dict[str, dict[str, dict]], now: datetime) 
         size = sum(d.get("imageSizeInBytes", 0) for d in images.values())
         for i, v in enumerate((len(images), tagged, untagged, old, size)):
             totals[i] += v
-        print(f"  {repo:<16} {len(images):>6} {tagged:>6} {untagged:>8} {old:>13} {human(size):>10}")
-    print(f"  {'total':<16} {totals[0]:>6} {totals[1]:>6} {totals[2]:>8} {totals[3]:>13} {human(totals[4]):>10}")
+        print(f"  {shorten(repo, w):<{w}} {len(images):>6} {tagged:>6} {untagged:>8} {old:>13} {human(size):>10}")
+    print(f"  {'total':<{w}} {totals[0]:>6} {totals[1]:>6} {totals[2]:>8} {totals[3]:>13} {human(totals[4]):>10}")
+
+
+def kept_count(entry: dict) -> int:
+    """Images the run looked at and left: a dry run's `kept` list, else scanned minus expired."""
+    if entry.get("kept") is not None:
+        return len(entry["kept"])
+    return max(entry.get("imagesScanned", 0) - len(entry.get("expired", [])), 0)
+
+
+def print_run(report: dict, calls: dict[str, int]) -> None:
+    """The report as a table (a line per repository, then the totals), then its
+    errors and skips, each on one line."""
+    repos = report.get("repositories", [])
+    w = name_width([r["name"] for r in repos])
+    mode = "dry run, nothing deleted" if report.get("dryRun") else "DRY_RUN=false"
+    print(f"\nThe run, from the report ({mode}; {report.get('durationMs', 0) / 1000:.1f} s):")
+    header = (f"  {'REPOSITORY':<{w}} {'SCANNED':>7} {'EXPIRED':>7} {'DELETED':>7} {'KEPT':>5} "
+              f"{'FAILED':>6} {'FREED':>9}  NOTE")
+    rule = "  " + "-" * (len(header) - 2)
+
+    def row(name, scanned, expired, deleted, kept, failed, freed, note=""):
+        return (f"  {shorten(name, w):<{w}} {scanned:>7} {expired:>7} {deleted:>7} {kept:>5} {failed:>6} "
+                f"{human(freed):>9}  {note}").rstrip()
+
+    print(header)
+    print(rule)
+    for r in repos:
+        note = ("error" if r.get("error") else "skipped" if r.get("skipped")
+                else f"{r['alreadyGone']} already gone" if r.get("alreadyGone") else "")
+        print(row(r["name"], r.get("imagesScanned", 0), len(r.get("expired", [])), r.get("deleted", 0),
+                  kept_count(r), len(r.get("failures", [])), r.get("bytesFreed", 0), note))
+    print(rule)
+    t = report.get("totals", {})
+    errors, skipped = t.get("repositoryErrors", 0), sum(1 for r in repos if r.get("skipped"))
+    notes = [f"{errors} error{'s' * (errors != 1)}" if errors else "", f"{skipped} skipped" if skipped else ""]
+    print(row("total", t.get("imagesScanned", 0), t.get("expired", 0), t.get("deleted", 0),
+              sum(map(kept_count, repos)), t.get("failed", 0), t.get("bytesFreed", 0),
+              ", ".join(n for n in notes if n)))
+
+    lines = ["SCANNED: images the janitor listed (with untagged-only rules, ECR lists untagged ones alone)",
+             f"Estimated saving: about ${t.get('estimatedMonthlySavingUsd', 0):.2f}/month of ECR storage"]
+    if t.get("alreadyGone"):
+        lines.append(f"Already gone (deleted by someone else during the run): {t['alreadyGone']}")
+    if not report.get("complete", True):
+        lines.append(f"INCOMPLETE: the deadline came near; not visited: {', '.join(report.get('notVisited', []))}")
+    if report.get("requestedNotFound"):
+        lines.append(f"Requested but not found: {', '.join(report['requestedNotFound'])}")
+    lines.append(f"ECR API calls: {', '.join(f'{k} {v}' for k, v in sorted(calls.items())) or 'none'}")
+    for line in lines:
+        print("  " + shorten(line, WIDTH - 2))
+    notes = [f"{r['name']}: error: {r['error']}" for r in repos if r.get("error")]
+    notes += [f"{r['name']}: skipped: {r['skipped']}" for r in repos if r.get("skipped")]
+    if notes:
+        print("\nErrors and skips (one line each; the report file has them in full):")
+        for note in notes:
+            print("  " + shorten(note, WIDTH - 2))
+
+
+def write_report(report: dict, path: Path) -> str:
+    """Write the full report as JSON; returns how to name the file to the reader."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=2) + "\n"
+    path.write_text(text)
+    try:
+        shown = str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        shown = str(path)
+    return f"{shown} ({text.count(chr(10)):,} lines of JSON)"
 
 
 def build_function() -> None:
@@ -95,7 +178,7 @@ def check_agreement(report: dict, before: dict, after: dict) -> list[str]:
                 problems.append(f"{repo}: not in the report, but changed")
             continue
         if entry.get("error"):
-            problems.append(f"{repo}: error: {entry['error']}")
+            problems.append(f"{repo}: error: {shorten(entry['error'], 200)}")
         expired = {e["imageDigest"] for e in entry.get("expired", [])}
         failed = {f["imageDigest"] for f in entry.get("failures", [])}
         unknown = expired - set(images)
@@ -134,8 +217,8 @@ def serve(port: int, now: datetime, rng: random.Random) -> int:
         ci_history(emu, now, rng)
         print_inventory(f"ECR emulator on {emu.endpoint}, seeded", inventory(emu), now)
         print("\nIn another terminal, point the janitor at it and run the Lambda locally:")
-        print(f"  export AWS_ENDPOINT_URL={emu.endpoint} AWS_ACCESS_KEY_ID=test "
-              "AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1")
+        print(f"  export AWS_ENDPOINT_URL={emu.endpoint} AWS_ACCESS_KEY_ID=test \\\n"
+              "         AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1")
         print("  make watch          # then, in a third terminal (same exports):")
         print("  make invoke EVENT=events/dry-run.json")
         print("\nCtrl-C stops the emulator.", flush=True)
@@ -150,7 +233,8 @@ def main() -> int:
     parser.add_argument("--event", default=str(ROOT / "events" / "scheduled.json"),
                         help="event file to invoke the function with (default: events/scheduled.json)")
     parser.add_argument("--seed", type=int, default=CI_HISTORY_SEED, help="random seed for the registry history")
-    parser.add_argument("--quiet-report", action="store_true", help="do not print the full JSON report")
+    parser.add_argument("--report", type=Path, default=ROOT / ".demo" / "report.json",
+                        help="where to write the full JSON report (default: .demo/report.json)")
     parser.add_argument("--serve", type=int, metavar="PORT",
                         help="only seed the registry and keep the emulator on 127.0.0.1:PORT until "
                              "Ctrl-C, for `make watch` / `make invoke` by hand")
@@ -174,33 +258,15 @@ def main() -> int:
         config = {"DRY_RUN": "false"}
         print(f"\nStarting the Lambda runtime: cargo lambda watch (logs: {log_dir})")
         print(f"  environment: DRY_RUN=false, default retention (untagged images older than "
-              f"{DEFAULT_MAX_AGE_DAYS} days), AWS_ENDPOINT_URL={emu.endpoint}")
+              f"{DEFAULT_MAX_AGE_DAYS} days),")
+        print(f"               AWS_ENDPOINT_URL={emu.endpoint}")
         watch = LambdaWatch(emu.endpoint, config, log_dir=log_dir).start()
         print(f"Invoking: cargo lambda invoke bootstrap --data-file {os.path.relpath(args.event, ROOT)}")
         emu.clear_request_counts()
         report = watch.invoke(data_file=Path(args.event), timeout=1800)
 
-        if not args.quiet_report:
-            print("\nReport (the function's response):")
-            print(json.dumps(report, indent=2))
-
-        print("\nPer repository:")
-        for r in report.get("repositories", []):
-            line = (f"  {r['name']:<16} scanned {r['imagesScanned']:>3} "
-                    f"(untagged {r['untaggedScanned']:>3})  expired {len(r['expired']):>3}  "
-                    f"deleted {r['deleted']:>3}  freed {human(r['bytesFreed']):>9}")
-            if r.get("failures"):
-                line += f"  failures {len(r['failures'])}"
-            if r.get("skipped"):
-                line += f"  skipped: {r['skipped']}"
-            if r.get("error"):
-                line += f"  ERROR: {r['error']}"
-            print(line)
-        t = report.get("totals", {})
-        print(f"  {'total':<16} deleted {t.get('deleted')} images, freed {human(t.get('bytesFreed', 0))}, "
-              f"about ${t.get('estimatedMonthlySavingUsd', 0):.2f}/month of ECR storage")
-        calls = emu.request_counts()
-        print(f"  ECR API calls: {', '.join(f'{k} {v}' for k, v in sorted(calls.items())) or 'none'}")
+        print(f"\nFull report (the function's response): {write_report(report, args.report)}")
+        print_run(report, emu.request_counts())
 
         after = inventory(emu)
         print_inventory("After: what is left", after, now)
