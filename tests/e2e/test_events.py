@@ -16,11 +16,11 @@ def three_repos(emu):
     return {name: emu.push_image(name, pushed_at=days_ago(30)) for name in ("a/one", "b/two", "c")}
 
 
-def plain(detail):
+def bare(detail):
     return detail
 
 
-WRAPS = pytest.mark.parametrize("wrap", [plain, scheduled_event], ids=["plain", "eventbridge"])
+WRAPS = pytest.mark.parametrize("wrap", [bare, scheduled_event], ids=["plain", "eventbridge"])
 
 
 @WRAPS
