@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,70 +32,12 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 try:
     import ecr_emulator  # noqa: E402
     from lambda_runtime import LambdaError, LambdaWatch, tool_path  # noqa: E402
+    from seeding import CI_HISTORY_SEED, DEFAULT_MAX_AGE_DAYS, ci_history, expires_by_default  # noqa: E402
 except ImportError as e:  # moto/boto3 missing: not run with .venv's python
     sys.exit(f"demo: {e}. Run `make` first, then `make demo` (or .venv/bin/python scripts/demo.py).")
 
-MB = 1024 * 1024
-GB = 1024 * MB
-DEFAULT_MAX_AGE_DAYS = 14
 
-
-def sha(rng: random.Random) -> str:
-    return "%07x" % rng.getrandbits(28)
-
-
-def seed_registry(emu: "ecr_emulator.Emulator", now: datetime, rng: random.Random) -> None:
-    """About eight weeks of CI history in five repositories."""
-    start = now - timedelta(weeks=8)
-
-    def push(repo, when, tags=(), size_mb=(40, 120)):
-        emu.push_image(repo, tags, pushed_at=when, size=int(rng.uniform(*size_mb) * MB))
-
-    # web/frontend: a build per merge (~1/day on weekdays), tagged sha-* and `latest`;
-    # every 10th build is a release. Pull-request builds push untagged images.
-    release = 12
-    day = start
-    n = 0
-    while day < now - timedelta(hours=6):
-        if day.weekday() < 5:
-            n += 1
-            tags = [f"sha-{sha(rng)}", "latest"]
-            if n % 10 == 0:
-                release += 1
-                tags.append(f"release-{release}")
-            push("web/frontend", day + timedelta(hours=rng.uniform(9, 18)), tags, (60, 95))
-            if rng.random() < 0.5:
-                push("web/frontend", day + timedelta(hours=rng.uniform(9, 18)), (), (60, 95))
-        day += timedelta(days=1)
-
-    # api/orders: several merges a week, `latest` moves; weekly `release-N`; the CI also pushes
-    # an untagged build-cache image with every build.
-    release = 40
-    for week in range(8):
-        for i in range(rng.randint(2, 4)):
-            when = start + timedelta(weeks=week, days=i * 1.5 + rng.uniform(0, 1))
-            if when >= now:
-                continue
-            tags = [f"sha-{sha(rng)}", "latest"]
-            if i == 0:
-                release += 1
-                tags.append(f"release-{release}")
-            push("api/orders", when, (), (150, 300))  # build cache
-            push("api/orders", when + timedelta(minutes=7), tags, (180, 260))
-
-    # batch/reports: a nightly build tagged only `latest`: each night's image leaves the
-    # previous one untagged.
-    for d in range(56, 0, -1):
-        push("batch/reports", now - timedelta(days=d, hours=-2), ["latest"], (25, 45))
-
-    # tools/base: a weekly base image, tagged `latest` and `python3.12`; both move.
-    for week in range(8, 0, -1):
-        push("tools/base", now - timedelta(weeks=week, hours=-3), ["latest", "python3.12"], (300, 450))
-
-    # ml/training: big images, pushed untagged by experiments, a few kept by tag.
-    for i in range(10):
-        when = start + timedelta(days=rng.uniform(0, 55))
-        push("ml/training", when, [f"exp-{i:03d}"] if i % 4 == 0 else (), (600, 900))
+WIDTH = 100  # the widest line the summary prints
 
 
 def human(n: float) -> str:
@@ -106,27 +48,106 @@ def human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def shorten(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters (ending in "…" when cut)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
+def name_width(names) -> int:
+    return min(max([len("REPOSITORY"), *map(len, names)]), 26)
+
+
 def inventory(emu) -> dict[str, dict[str, dict]]:
     """repo -> digest -> imageDetail, read back through the ECR API."""
     return {repo: emu.images(repo) for repo in emu.repositories()}
 
 
 def print_inventory(title: str, inv: dict[str, dict[str, dict]], now: datetime) -> None:
+    w = name_width(inv)
+    old_header = f"UNTAGGED >{DEFAULT_MAX_AGE_DAYS}d"
     print(f"\n{title}")
-    header = f"  {'REPOSITORY':<16} {'IMAGES':>6} {'TAGGED':>6} {'UNTAGGED':>8} {'UNTAGGED >14d':>13} {'SIZE':>10}"
+    header = f"  {'REPOSITORY':<{w}} {'IMAGES':>6} {'TAGGED':>6} {'UNTAGGED':>8} {old_header:>13} {'SIZE':>10}"
     print(header)
     print("  " + "-" * (len(header) - 2))
     totals = [0, 0, 0, 0, 0]
     for repo, images in inv.items():
         tagged = sum(1 for d in images.values() if d.get("imageTags"))
         untagged = len(images) - tagged
-        old = sum(1 for d in images.values() if not d.get("imageTags")
-                  and now - d["imagePushedAt"] > timedelta(days=DEFAULT_MAX_AGE_DAYS))
+        old = sum(1 for d in images.values() if expires_by_default(d, now))
         size = sum(d.get("imageSizeInBytes", 0) for d in images.values())
         for i, v in enumerate((len(images), tagged, untagged, old, size)):
             totals[i] += v
-        print(f"  {repo:<16} {len(images):>6} {tagged:>6} {untagged:>8} {old:>13} {human(size):>10}")
-    print(f"  {'total':<16} {totals[0]:>6} {totals[1]:>6} {totals[2]:>8} {totals[3]:>13} {human(totals[4]):>10}")
+        print(f"  {shorten(repo, w):<{w}} {len(images):>6} {tagged:>6} {untagged:>8} {old:>13} {human(size):>10}")
+    print(f"  {'total':<{w}} {totals[0]:>6} {totals[1]:>6} {totals[2]:>8} {totals[3]:>13} {human(totals[4]):>10}")
+
+
+def kept_count(entry: dict) -> int:
+    """Images the run looked at and left: a dry run's `kept` list, else scanned minus expired."""
+    if entry.get("kept") is not None:
+        return len(entry["kept"])
+    return max(entry.get("imagesScanned", 0) - len(entry.get("expired", [])), 0)
+
+
+def print_run(report: dict, calls: dict[str, int]) -> None:
+    """The report as a table (a line per repository, then the totals), then its
+    errors and skips, each on one line."""
+    repos = report.get("repositories", [])
+    w = name_width([r["name"] for r in repos])
+    mode = "dry run, nothing deleted" if report.get("dryRun") else "DRY_RUN=false"
+    print(f"\nThe run, from the report ({mode}; {report.get('durationMs', 0) / 1000:.1f} s):")
+    header = (f"  {'REPOSITORY':<{w}} {'SCANNED':>7} {'EXPIRED':>7} {'DELETED':>7} {'KEPT':>5} "
+              f"{'FAILED':>6} {'FREED':>9}  NOTE")
+    rule = "  " + "-" * (len(header) - 2)
+
+    def row(name, scanned, expired, deleted, kept, failed, freed, note=""):
+        return (f"  {shorten(name, w):<{w}} {scanned:>7} {expired:>7} {deleted:>7} {kept:>5} {failed:>6} "
+                f"{human(freed):>9}  {note}").rstrip()
+
+    print(header)
+    print(rule)
+    for r in repos:
+        note = ("error" if r.get("error") else "skipped" if r.get("skipped")
+                else f"{r['alreadyGone']} already gone" if r.get("alreadyGone") else "")
+        print(row(r["name"], r.get("imagesScanned", 0), len(r.get("expired", [])), r.get("deleted", 0),
+                  kept_count(r), len(r.get("failures", [])), r.get("bytesFreed", 0), note))
+    print(rule)
+    t = report.get("totals", {})
+    errors, skipped = t.get("repositoryErrors", 0), sum(1 for r in repos if r.get("skipped"))
+    notes = [f"{errors} error{'s' * (errors != 1)}" if errors else "", f"{skipped} skipped" if skipped else ""]
+    print(row("total", t.get("imagesScanned", 0), t.get("expired", 0), t.get("deleted", 0),
+              sum(map(kept_count, repos)), t.get("failed", 0), t.get("bytesFreed", 0),
+              ", ".join(n for n in notes if n)))
+
+    lines = ["SCANNED: images the janitor listed (with untagged-only rules, ECR lists untagged ones alone)",
+             f"Estimated saving: about ${t.get('estimatedMonthlySavingUsd', 0):.2f}/month of ECR storage"]
+    if t.get("alreadyGone"):
+        lines.append(f"Already gone (deleted by someone else during the run): {t['alreadyGone']}")
+    if not report.get("complete", True):
+        lines.append(f"INCOMPLETE: the deadline came near; not visited: {', '.join(report.get('notVisited', []))}")
+    if report.get("requestedNotFound"):
+        lines.append(f"Requested but not found: {', '.join(report['requestedNotFound'])}")
+    lines.append(f"ECR API calls: {', '.join(f'{k} {v}' for k, v in sorted(calls.items())) or 'none'}")
+    for line in lines:
+        print("  " + shorten(line, WIDTH - 2))
+    notes = [f"{r['name']}: error: {r['error']}" for r in repos if r.get("error")]
+    notes += [f"{r['name']}: skipped: {r['skipped']}" for r in repos if r.get("skipped")]
+    if notes:
+        print("\nErrors and skips (one line each; the report file has them in full):")
+        for note in notes:
+            print("  " + shorten(note, WIDTH - 2))
+
+
+def write_report(report: dict, path: Path) -> str:
+    """Write the full report as JSON; returns how to name the file to the reader."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=2) + "\n"
+    path.write_text(text)
+    try:
+        shown = str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        shown = str(path)
+    return f"{shown} ({text.count(chr(10)):,} lines of JSON)"
 
 
 def build_function() -> None:
@@ -157,7 +178,7 @@ def check_agreement(report: dict, before: dict, after: dict) -> list[str]:
                 problems.append(f"{repo}: not in the report, but changed")
             continue
         if entry.get("error"):
-            problems.append(f"{repo}: error: {entry['error']}")
+            problems.append(f"{repo}: error: {shorten(entry['error'], 200)}")
         expired = {e["imageDigest"] for e in entry.get("expired", [])}
         failed = {f["imageDigest"] for f in entry.get("failures", [])}
         unknown = expired - set(images)
@@ -182,7 +203,8 @@ def check_agreement(report: dict, before: dict, after: dict) -> list[str]:
     if totals.get("deleted") != deleted:
         problems.append(f"totals.deleted {totals.get('deleted')} != sum over repositories {deleted}")
     if deleted == 0:
-        problems.append("nothing was deleted, although the registry holds untagged images older than 14 days")
+        problems.append("nothing was deleted, although the registry holds untagged images older than "
+                        f"{DEFAULT_MAX_AGE_DAYS} days")
     return problems
 
 
@@ -192,11 +214,11 @@ def serve(port: int, now: datetime, rng: random.Random) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before threads start: they inherit it
     emu = ecr_emulator.Emulator(port=port).start()
     try:
-        seed_registry(emu, now, rng)
+        ci_history(emu, now, rng)
         print_inventory(f"ECR emulator on {emu.endpoint}, seeded", inventory(emu), now)
         print("\nIn another terminal, point the janitor at it and run the Lambda locally:")
-        print(f"  export AWS_ENDPOINT_URL={emu.endpoint} AWS_ACCESS_KEY_ID=test "
-              "AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1")
+        print(f"  export AWS_ENDPOINT_URL={emu.endpoint} AWS_ACCESS_KEY_ID=test \\\n"
+              "         AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1")
         print("  make watch          # then, in a third terminal (same exports):")
         print("  make invoke EVENT=events/dry-run.json")
         print("\nCtrl-C stops the emulator.", flush=True)
@@ -210,8 +232,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--event", default=str(ROOT / "events" / "scheduled.json"),
                         help="event file to invoke the function with (default: events/scheduled.json)")
-    parser.add_argument("--seed", type=int, default=20261130, help="random seed for the registry history")
-    parser.add_argument("--quiet-report", action="store_true", help="do not print the full JSON report")
+    parser.add_argument("--seed", type=int, default=CI_HISTORY_SEED, help="random seed for the registry history")
+    parser.add_argument("--report", type=Path, default=ROOT / ".demo" / "report.json",
+                        help="where to write the full JSON report (default: .demo/report.json)")
     parser.add_argument("--serve", type=int, metavar="PORT",
                         help="only seed the registry and keep the emulator on 127.0.0.1:PORT until "
                              "Ctrl-C, for `make watch` / `make invoke` by hand")
@@ -228,40 +251,22 @@ def main() -> int:
     watch = None
     try:
         print(f"\nECR emulator listening on {emu.endpoint} (moto, patched; loopback only)")
-        seed_registry(emu, now, rng)
+        ci_history(emu, now, rng)
         before = inventory(emu)
         print_inventory("Before: the registry after eight weeks of CI", before, now)
 
         config = {"DRY_RUN": "false"}
         print(f"\nStarting the Lambda runtime: cargo lambda watch (logs: {log_dir})")
         print(f"  environment: DRY_RUN=false, default retention (untagged images older than "
-              f"{DEFAULT_MAX_AGE_DAYS} days), AWS_ENDPOINT_URL={emu.endpoint}")
+              f"{DEFAULT_MAX_AGE_DAYS} days),")
+        print(f"               AWS_ENDPOINT_URL={emu.endpoint}")
         watch = LambdaWatch(emu.endpoint, config, log_dir=log_dir).start()
         print(f"Invoking: cargo lambda invoke bootstrap --data-file {os.path.relpath(args.event, ROOT)}")
         emu.clear_request_counts()
         report = watch.invoke(data_file=Path(args.event), timeout=1800)
 
-        if not args.quiet_report:
-            print("\nReport (the function's response):")
-            print(json.dumps(report, indent=2))
-
-        print("\nPer repository:")
-        for r in report.get("repositories", []):
-            line = (f"  {r['name']:<16} scanned {r['imagesScanned']:>3} "
-                    f"(untagged {r['untaggedScanned']:>3})  expired {len(r['expired']):>3}  "
-                    f"deleted {r['deleted']:>3}  freed {human(r['bytesFreed']):>9}")
-            if r.get("failures"):
-                line += f"  failures {len(r['failures'])}"
-            if r.get("skipped"):
-                line += f"  skipped: {r['skipped']}"
-            if r.get("error"):
-                line += f"  ERROR: {r['error']}"
-            print(line)
-        t = report.get("totals", {})
-        print(f"  {'total':<16} deleted {t.get('deleted')} images, freed {human(t.get('bytesFreed', 0))}, "
-              f"about ${t.get('estimatedMonthlySavingUsd', 0):.2f}/month of ECR storage")
-        calls = emu.request_counts()
-        print(f"  ECR API calls: {', '.join(f'{k} {v}' for k, v in sorted(calls.items())) or 'none'}")
+        print(f"\nFull report (the function's response): {write_report(report, args.report)}")
+        print_run(report, emu.request_counts())
 
         after = inventory(emu)
         print_inventory("After: what is left", after, now)

@@ -42,13 +42,18 @@ def base_path() -> str:
 def binaries() -> dict[str, Path]:
     """`cargo build --bins`, once per session; returns binary name -> path.
 
-    ECR_JANITOR_BIN=/path/to/ecr-janitor skips the build and tests that binary
-    (the Lambda tests still need `cargo lambda watch`, which builds by itself)."""
+    ECR_JANITOR_BIN=/path/to/ecr-janitor skips the build and tests that binary, and
+    the `bootstrap` next to it if there is one (the Lambda tests still need
+    `cargo lambda watch`, which builds by itself)."""
     prebuilt = os.environ.get("ECR_JANITOR_BIN")
     if prebuilt:
         if not Path(prebuilt).is_file():
             pytest.fail(f"ECR_JANITOR_BIN={prebuilt} does not exist", pytrace=False)
-        return {"ecr-janitor": Path(prebuilt).resolve()}
+        found = {"ecr-janitor": Path(prebuilt).resolve()}
+        bootstrap = Path(prebuilt).with_name("bootstrap")
+        if bootstrap.is_file():
+            found["bootstrap"] = bootstrap.resolve()
+        return found
     cargo = cargo_path()
     log = Path(tempfile.gettempdir()) / "ecr-janitor-e2e-build.log"
     with open(log, "wb") as out:
@@ -68,18 +73,28 @@ def binaries() -> dict[str, Path]:
             continue
         if msg.get("reason") == "compiler-artifact" and msg.get("executable"):
             found[msg["target"]["name"]] = Path(msg["executable"])
+    for name in ("ecr-janitor", "bootstrap"):
+        default = REPO_ROOT / "target" / "debug" / name
+        if name not in found and default.exists():
+            found[name] = default
     if "ecr-janitor" not in found:
-        default = REPO_ROOT / "target" / "debug" / "ecr-janitor"
-        if default.exists():
-            found["ecr-janitor"] = default
-        else:
-            pytest.fail("cargo build succeeded but produced no `ecr-janitor` binary", pytrace=False)
+        pytest.fail("cargo build succeeded but produced no `ecr-janitor` binary", pytrace=False)
     return found
 
 
 @pytest.fixture(scope="session")
 def janitor_bin(binaries) -> Path:
     return binaries["ecr-janitor"]
+
+
+@pytest.fixture(scope="session")
+def bootstrap_bin(binaries) -> Path:
+    """The Lambda binary (`bootstrap`), as deployed."""
+    if "bootstrap" not in binaries:
+        where = (f"next to ECR_JANITOR_BIN={os.environ['ECR_JANITOR_BIN']}" if os.environ.get("ECR_JANITOR_BIN")
+                 else "in the output of `cargo build --bins`")
+        pytest.fail(f"no `bootstrap` binary {where}", pytrace=False)
+    return binaries["bootstrap"]
 
 
 @dataclass
@@ -126,9 +141,12 @@ class Janitor:
         path.write_text(data if isinstance(data, str) else json.dumps(data, indent=2))
         return path
 
-    def run(self, *args: str, env: Optional[dict[str, Any]] = None, timeout: float = 600) -> Run:
+    def run(self, *args: str, env: Optional[dict[str, Any]] = None, timeout: float = 600,
+            binary: Optional[Path] = None) -> Run:
+        """Run ``binary`` (default: ecr-janitor) with ``args`` in a clean environment plus
+        ``env`` (a None value unsets a variable)."""
         full_env = clean_env(self.emu, env)
-        argv = [str(self.binary), *map(str, args)]
+        argv = [str(binary or self.binary), *map(str, args)]
         proc = subprocess.run(argv, env=full_env, cwd=self.tmp_path, capture_output=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
         stdout = proc.stdout.decode(errors="replace")

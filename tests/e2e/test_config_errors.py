@@ -4,11 +4,15 @@ one ECR request is made and nothing is deleted."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from ecr_emulator import days_ago
-from e2e_helpers import assert_names, plain
+from e2e_helpers import assert_names, plain, scheduled_event
+
+# How both binaries introduce a configuration error; then one `  - VARIABLE: problem` line each.
+CONFIG_ERROR_HEADER = "invalid configuration, nothing was done:"
 
 POLICY = json.dumps({"rules": [{"rulePriority": 1, "selection": {
     "tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 1},
@@ -83,18 +87,38 @@ def test_bad_env_value(janitor, emu, seeded, env, names, dry_run):
         assert "UNTAGGED_MAX_AGE_DAYS" in text or "UNTAGGED_MAX_COUNT" in text, text
 
 
+def problem_lines(stderr: str) -> dict[str, str]:
+    """The `  - VARIABLE: problem` lines under the configuration error, by variable
+    (a policy's own problems, indented further below its line, are left out)."""
+    lines = plain(stderr).splitlines()
+    headers = [i for i, line in enumerate(lines) if line.rstrip().endswith(CONFIG_ERROR_HEADER)]
+    assert len(headers) == 1, f"expected one line ending in {CONFIG_ERROR_HEADER!r}:\n{stderr}"
+    problems: dict[str, str] = {}
+    for line in lines[headers[0] + 1:]:
+        if line.startswith("    "):
+            continue
+        if not line.startswith("  - "):
+            break
+        variable, _, problem = line[4:].rstrip().partition(": ")
+        assert variable not in problems, f"{variable} named twice:\n{stderr}"
+        problems[variable] = problem
+    return problems
+
+
 def test_several_bad_variables_named_in_one_error(janitor, emu, seeded):
-    run = janitor.sweep(env={
+    bad = {
         "DRY_RUN": "maybe",
         "UNTAGGED_MAX_AGE_DAYS": "abc",
         "MAX_CONCURRENCY": "0",
         "INCLUDE_REPOSITORIES": "a,,b",
         "UNTAGGED_MAX_COUNT": "0",
-    })
-    assert_refused(run, emu, seeded, ["DRY_RUN", "UNTAGGED_MAX_AGE_DAYS", "MAX_CONCURRENCY",
-                                      "INCLUDE_REPOSITORIES", "UNTAGGED_MAX_COUNT"])
-    errors = [line for line in plain(run.stderr).splitlines() if "error" in line.lower()]
-    assert errors, run.stderr
+    }
+    run = janitor.sweep(env=bad)
+    assert_refused(run, emu, seeded, list(bad))
+    problems = problem_lines(run.stderr)
+    assert sorted(problems) == sorted(bad), run.stderr
+    for variable, value in bad.items():
+        assert problems[variable].startswith(json.dumps(value) + " "), (variable, problems[variable])
 
 
 def test_bad_env_also_refused_by_plan(janitor, emu, tmp_path):
@@ -113,14 +137,9 @@ BAD_EVENTS = [
     pytest.param({"dryRun": False}, {"DRY_RUN": "true"}, id="dry-run-false-when-configured-true"),
     pytest.param({"dryRun": False}, {}, id="dry-run-false-when-default-true"),
     pytest.param(["svc"], {"DRY_RUN": "false"}, id="not-an-object"),
-    pytest.param({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
-                  "account": "123456789012", "time": "2026-11-30T06:00:00Z", "region": "us-east-1",
-                  "resources": [], "detail": {"repositories": ["svc"], "deleteEverything": True}},
+    pytest.param(scheduled_event({"repositories": ["svc"], "deleteEverything": True}),
                  {"DRY_RUN": "false"}, id="eventbridge-unknown-detail-field"),
-    pytest.param({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
-                  "account": "123456789012", "time": "2026-11-30T06:00:00Z", "region": "us-east-1",
-                  "resources": [], "detail": {"dryRun": False}},
-                 {"DRY_RUN": "true"}, id="eventbridge-dry-run-false"),
+    pytest.param(scheduled_event({"dryRun": False}), {"DRY_RUN": "true"}, id="eventbridge-dry-run-false"),
 ]
 
 
@@ -138,3 +157,38 @@ def test_event_file_not_json(janitor, emu, seeded):
 def test_event_file_missing(janitor, emu, seeded, tmp_path):
     run = janitor.sweep("--event", str(tmp_path / "nope.json"), env={"DRY_RUN": "false"})
     assert_refused(run, emu, seeded)
+
+
+# The Lambda binary at cold start, as Lambda starts it (its reserved variables set) but with
+# no runtime API to talk to: a bad configuration must be refused, readably, before anything else.
+LAMBDA_RESERVED = {
+    "AWS_LAMBDA_FUNCTION_NAME": "ecr-janitor",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+    "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/ecr-janitor",
+    "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/30/[$LATEST]0123456789abcdef",
+    "AWS_LAMBDA_RUNTIME_API": None,  # unset
+}
+BOOTSTRAP_TIMEOUT = 60
+
+
+def test_bootstrap_reports_bad_configuration(bootstrap_bin, janitor, emu, seeded):
+    bad = {"UNTAGGED_MAX_AGE_DAYS": "abc", "DRY_RUN": "maybe"}
+    try:
+        run = janitor.run(binary=bootstrap_bin, env={**LAMBDA_RESERVED, **bad}, timeout=BOOTSTRAP_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        stderr = (e.stderr or b"").decode(errors="replace")
+        pytest.fail(f"bootstrap with a bad configuration was still running after {BOOTSTRAP_TIMEOUT}s:\n"
+                    f"{stderr[-4000:]}", pytrace=False)
+    stderr = plain(run.stderr)
+
+    assert run.code != 0, run.describe()
+    assert emu.request_counts() == {}, f"ECR was called: {emu.request_counts()}\n{run.describe()}"
+    assert emu.snapshot() == seeded, "something was deleted"
+    assert "ConfigError {" not in stderr and "Problem {" not in stderr, "Rust debug output:\n" + run.describe()
+    problems = problem_lines(stderr)
+    assert sorted(problems) == sorted(bad), run.describe()
+    assert problems["UNTAGGED_MAX_AGE_DAYS"].startswith('"abc" is not a whole number; '), run.describe()
+    assert problems["DRY_RUN"] == '"maybe" is not accepted; expected true or false', run.describe()
+    # Word for word what the CLI says about the same variables.
+    assert problems == problem_lines(janitor.sweep(env=bad).stderr)

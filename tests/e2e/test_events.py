@@ -3,23 +3,12 @@ only make a run safer."""
 
 from __future__ import annotations
 
-import copy
 import json
-from pathlib import Path
 
 import pytest
 
 from ecr_emulator import days_ago
-from e2e_helpers import expired_digests, remaining, sweep_checked
-
-EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
-
-SCHEDULED = {
-    "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
-    "source": "aws.events", "account": "123456789012", "time": "2026-11-30T06:00:00Z",
-    "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/ecr-janitor"],
-    "detail": {},
-}
+from e2e_helpers import EVENTS_DIR, event_overrides, expired_digests, remaining, scheduled_event, sweep_checked
 
 
 @pytest.fixture
@@ -27,13 +16,14 @@ def three_repos(emu):
     return {name: emu.push_image(name, pushed_at=days_ago(30)) for name in ("a/one", "b/two", "c")}
 
 
-def eventbridge(detail):
-    event = copy.deepcopy(SCHEDULED)
-    event["detail"] = detail
-    return event
+def bare(detail):
+    return detail
 
 
-@pytest.mark.parametrize("wrap", [lambda d: d, eventbridge], ids=["plain", "eventbridge"])
+WRAPS = pytest.mark.parametrize("wrap", [bare, scheduled_event], ids=["plain", "eventbridge"])
+
+
+@WRAPS
 def test_event_narrows_to_one_repository(janitor, emu, three_repos, wrap):
     report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, event=wrap({"repositories": ["b/two"]}))
     assert [r["name"] for r in report["repositories"]] == ["b/two"]
@@ -53,7 +43,7 @@ def test_event_repositories_that_do_not_exist_or_are_excluded(janitor, emu, thre
     assert remaining(emu, "b/two") == {three_repos["b/two"]}
 
 
-@pytest.mark.parametrize("wrap", [lambda d: d, eventbridge], ids=["plain", "eventbridge"])
+@WRAPS
 def test_event_forces_dry_run(janitor, emu, three_repos, wrap):
     report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, event=wrap({"dryRun": True}))
     assert report["dryRun"] is True
@@ -70,7 +60,7 @@ def test_dry_run_false_in_event_allowed_when_config_is_not_dry(janitor, emu, thr
 
 
 def test_scheduled_event_with_empty_detail_is_a_normal_run(janitor, emu, three_repos):
-    report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, event=SCHEDULED)
+    report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, event=EVENTS_DIR / "scheduled.json")
     assert report["dryRun"] is False
     assert all(remaining(emu, name) == set() for name in three_repos)
 
@@ -87,13 +77,17 @@ def test_shipped_event_files_are_accepted(janitor, emu, name):
     if not path.exists():
         pytest.fail(f"events/{name} is missing")
     event = json.loads(path.read_text())
-    detail = event.get("detail", event) if "detail-type" in event else event
-    for repo in detail.get("repositories") or ["api/orders"]:
-        emu.push_image(repo, pushed_at=days_ago(30))
-    emu.push_image("zz/untouched-unless-scheduled", pushed_at=days_ago(30))
-    before = emu.snapshot()
+    detail = event_overrides(event)
+    named = detail.get("repositories")
+    pushed = {repo: emu.push_image(repo, pushed_at=days_ago(30))
+              for repo in [*(named or ["api/orders"]), "zz/untouched-unless-named"]}
     report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, event=path)
-    assert report["dryRun"] is bool(detail.get("dryRun", False))
-    if detail.get("repositories"):
-        assert [r["name"] for r in report["repositories"]] == sorted(detail["repositories"])
-        assert emu.snapshot()["zz/untouched-unless-scheduled"] == before["zz/untouched-unless-scheduled"]
+    dry = bool(detail.get("dryRun", False))
+    assert report["dryRun"] is dry
+    swept = sorted(named) if named else sorted(pushed)
+    assert [r["name"] for r in report["repositories"]] == swept
+    for repo, digest in pushed.items():
+        if repo in swept:
+            assert expired_digests(report, repo) == {digest}, repo
+        expect_gone = repo in swept and not dry
+        assert remaining(emu, repo) == (set() if expect_gone else {digest}), repo

@@ -8,16 +8,12 @@ import pytest
 
 from ecr_emulator import days_ago
 from e2e_helpers import expired_digests, remaining, repo_entry, sweep_checked
+from seeding import seed_repositories
 
 
-def seed(emu, names=("a/one", "b/two", "c/three"), old=3, recent=1):
-    expected = {}
-    for name in names:
-        olds = {emu.push_image(name, pushed_at=days_ago(20 + i)) for i in range(old)}
-        keep = {emu.push_image(name, pushed_at=days_ago(1)) for _ in range(recent)}
-        keep.add(emu.push_image(name, ["latest"], pushed_at=days_ago(90)))
-        expected[name] = (olds, keep)
-    return expected
+def seed(emu, names=("a/one", "b/two", "c/three")):
+    """Per repository: 3 images a default sweep expires, 2 it keeps."""
+    return seed_repositories(emu, names, old=3)
 
 
 def test_throttling_is_retried_and_the_run_completes(janitor, emu):
@@ -55,7 +51,7 @@ def test_server_errors_are_retried(janitor, emu):
     emu.inject_fault("BatchDeleteImage", times=1, status=503, code="ServiceUnavailableException",
                      message="Service unavailable")
     sweep_checked(janitor, emu, env={"DRY_RUN": "false"})
-    assert remaining(emu, "svc") == expected["svc"][1]
+    assert remaining(emu, "svc") == expected["svc"].kept
 
 
 def test_a_failing_repository_is_reported_and_others_still_swept(janitor, emu):
@@ -72,27 +68,26 @@ def test_a_failing_repository_is_reported_and_others_still_swept(janitor, emu):
     olds, keep = expected["b/two"]
     assert remaining(emu, "b/two") == olds | keep
     for name in ("a/one", "c/three"):
-        assert remaining(emu, name) == expected[name][1], name
+        assert remaining(emu, name) == expected[name].kept, name
 
 
 def test_a_failing_batch_delete_is_reported(janitor, emu):
     expected = seed(emu)
     emu.inject_fault("BatchDeleteImage", times=100, code="AccessDeniedException",
                      message="User is not authorized to perform: ecr:BatchDeleteImage", repository="a/one")
-    run = janitor.sweep(env={"DRY_RUN": "false"})
-    assert run.report is not None, run.describe()
-    entry = repo_entry(run.report, "a/one")
-    # Either a repository error (exit 1) or per-image failures for every expired image (exit 0).
-    if run.code == 1:
-        assert entry.get("error"), entry
-    else:
-        assert run.code == 0, run.describe()
-        assert {f["imageDigest"] for f in entry["failures"]} == {e["imageDigest"] for e in entry["expired"]}
-    assert entry["deleted"] == 0
+    # A BatchDeleteImage call that fails as a whole is a repository error (exit 1), not
+    # per-image failures: those are for images ECR itself refused inside a successful call.
+    report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, expect_code=1)
+    entry = repo_entry(report, "a/one")
+    assert entry.get("error"), entry
+    assert "AccessDenied" in entry["error"] or "not authorized" in entry["error"], entry["error"]
+    assert entry["deleted"] == 0 and entry["failures"] == [] and entry["bytesFreed"] == 0, entry
+    assert report["totals"]["repositoryErrors"] == 1
+    assert [r["name"] for r in report["repositories"] if r.get("error")] == ["a/one"]
     olds, keep = expected["a/one"]
     assert remaining(emu, "a/one") == olds | keep
     for name in ("b/two", "c/three"):
-        assert remaining(emu, name) == expected[name][1], name
+        assert remaining(emu, name) == expected[name].kept, name
 
 
 def test_listing_repositories_fails(janitor, emu):
@@ -115,4 +110,4 @@ def test_persistent_throttling_on_one_repository_is_a_repository_error(janitor, 
     report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, expect_code=1)
     assert repo_entry(report, "c/three").get("error")
     for name in ("a/one", "b/two"):
-        assert remaining(emu, name) == expected[name][1], name
+        assert remaining(emu, name) == expected[name].kept, name

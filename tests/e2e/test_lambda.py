@@ -5,17 +5,16 @@ with each event in events/ by `cargo lambda invoke`, against the emulator
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from ecr_emulator import days_ago
-from e2e_helpers import check_against_emulator, expired_digests, remaining
+from e2e_helpers import EVENTS_DIR, check_against_emulator, event_overrides, expired_digests, remaining
 from lambda_runtime import LambdaError, LambdaWatch
+from seeding import DEFAULT_MAX_AGE_DAYS, MB, seed_repositories
 
 pytestmark = pytest.mark.lambda_runtime
 
-EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
 BASE_REPOS = ["api/orders", "batch/reports", "web/frontend"]
 
@@ -33,19 +32,12 @@ def watch(emulator_server, binaries, tmp_path_factory):
     w.stop()
 
 
-def overrides(event: dict) -> dict:
-    return event.get("detail") or {} if "detail-type" in event else event
+IMAGE_SIZE = 80 * MB
 
 
 def seed(emu, repos):
     """Per repository: 2 old untagged (expire), 1 recent untagged and 1 old tagged (kept)."""
-    plan = {}
-    for name in repos:
-        old = {emu.push_image(name, pushed_at=days_ago(d), size=80 * 2**20) for d in (20, 45)}
-        kept = {emu.push_image(name, pushed_at=days_ago(2)),
-                emu.push_image(name, ["latest"], pushed_at=days_ago(60))}
-        plan[name] = (old, kept)
-    return plan
+    return seed_repositories(emu, repos, old=2, size=IMAGE_SIZE)
 
 
 def assert_complete(report, emu):
@@ -68,7 +60,7 @@ def test_events_directory_has_the_documented_events():
 @pytest.mark.parametrize("event_file", EVENT_FILES, ids=[p.name for p in EVENT_FILES])
 def test_invoke_with_event_file(watch, emu, event_file):
     event = json.loads(event_file.read_text())
-    detail = overrides(event)
+    detail = event_overrides(event)
     named = detail.get("repositories")
     repos = sorted(set(BASE_REPOS) | set(named or []))
     plan = seed(emu, repos)
@@ -108,7 +100,7 @@ def test_scheduled_event_sweeps_every_repository(watch, emu):
     for name, (old, kept) in plan.items():
         assert remaining(emu, name) == kept, name
     assert report["totals"]["deleted"] == 2 * len(plan)
-    assert report["totals"]["bytesFreed"] == 2 * len(plan) * 80 * 2**20
+    assert report["totals"]["bytesFreed"] == 2 * len(plan) * IMAGE_SIZE
 
 
 def test_bad_event_is_refused_and_nothing_is_done(watch, emu):
@@ -124,10 +116,12 @@ def test_bad_event_is_refused_and_nothing_is_done(watch, emu):
 
 def test_function_keeps_serving_after_a_refused_event(watch, emu):
     plan = seed(emu, ["api/orders"])
-    watch.invoke_raw(data=json.dumps({"repositories": "api/orders"}))
+    refused = watch.invoke_raw(data=json.dumps({"repositories": "api/orders"}))
+    assert refused.returncode != 0, f"the first event was not refused:\n{refused.stdout}\n{refused.stderr}"
+    assert emu.request_counts() == {}
     report = watch.invoke(data=json.dumps({"repositories": ["api/orders"]}))
     assert_complete(report, emu)
-    assert remaining(emu, "api/orders") == plan["api/orders"][1]
+    assert remaining(emu, "api/orders") == plan["api/orders"].kept
     assert [r["name"] for r in report["repositories"]] == ["api/orders"]
 
 
@@ -135,13 +129,15 @@ def test_function_keeps_serving_after_a_refused_event(watch, emu):
 def test_a_report_too_big_for_a_lambda_response_comes_back_as_a_summary(watch, emu):
     # ~24,000 expired images make a report far beyond Lambda's 6 MB response limit.
     repos = [f"big/repo-{r}" for r in range(12)]
-    old = {name: {emu.push_image(name, pushed_at=days_ago(20 + i % 40), size=1000)
+    old = {name: {emu.push_image(name, pushed_at=days_ago(DEFAULT_MAX_AGE_DAYS + 6 + i % 40),
+                                  size=1000)
                   for i in range(2000)} for name in repos}
     recent = {name: emu.push_image(name, pushed_at=days_ago(1)) for name in repos}
     report = watch.invoke(data=json.dumps({}), timeout=900)
     assert_complete(report, emu)
     assert report["imageListsOmitted"] is True
     assert report["totals"]["expired"] == report["totals"]["deleted"] == 24_000
+    assert [r["name"] for r in report["repositories"]] == sorted(repos)
     for r in report["repositories"]:
         assert r["expired"] == [] and r["deleted"] == 2000, r["name"]
     for name in repos:

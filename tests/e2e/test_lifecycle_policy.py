@@ -117,10 +117,15 @@ def test_tag_override_skip(janitor, emu):
     assert remaining(emu, "skipped/repo") == {skipped_old}
     assert remaining(emu, "normal/repo") == set()
     assert expired_digests(report, "normal/repo") == {normal_old}
-    names = {r["name"]: r for r in report["repositories"]}
-    if "skipped/repo" in names:
-        assert names["skipped/repo"].get("skipped"), names["skipped/repo"]
-        assert names["skipped/repo"]["expired"] == []
+    assert [r["name"] for r in report["repositories"]] == ["normal/repo", "skipped/repo"]
+    skipped = repo_entry(report, "skipped/repo")
+    assert "ecr-janitor:skip" in (skipped.get("skipped") or ""), skipped
+    assert not skipped.get("error"), skipped
+    assert skipped["expired"] == [] and skipped["deleted"] == 0, skipped
+    assert report["totals"]["repositoryErrors"] == 0
+    # Skipped on its tags alone: its images are never listed.
+    described = {r.repository for r in emu.request_log() if r.action == "DescribeImages"}
+    assert described == {"normal/repo"}, described
 
 
 @pytest.mark.tag_overrides
@@ -150,8 +155,15 @@ def test_unknown_policy_name_leaves_the_repository_alone(janitor, emu):
     emu.create_repository("odd/repo", tags={"ecr-janitor:policy": "nonexistent"})
     odd = emu.push_image("odd/repo", pushed_at=days_ago(60))
     other = emu.push_image("other/repo", pushed_at=days_ago(60))
-    run = janitor.sweep(env={"DRY_RUN": "false", "REPOSITORY_TAG_OVERRIDES": "true",
-                             "LIFECYCLE_POLICIES": json.dumps({"strict": STRICT})})
-    assert run.code in (0, 1), run.describe()
+    # A repository naming a policy that does not exist is that repository's error (exit 1);
+    # the other repositories are still swept.
+    report = sweep_checked(janitor, emu, env={"DRY_RUN": "false", "REPOSITORY_TAG_OVERRIDES": "true",
+                                              "LIFECYCLE_POLICIES": json.dumps({"strict": STRICT})},
+                           expect_code=1)
     assert remaining(emu, "odd/repo") == {odd}, "a repository naming an unknown policy was swept"
-    assert other not in remaining(emu, "other/repo")
+    entry = repo_entry(report, "odd/repo")
+    assert "nonexistent" in (entry.get("error") or ""), entry
+    assert not entry.get("skipped") and entry["expired"] == [] and entry["deleted"] == 0, entry
+    assert report["totals"]["repositoryErrors"] == 1
+    assert remaining(emu, "other/repo") == set()
+    assert expired_digests(report, "other/repo") == {other}

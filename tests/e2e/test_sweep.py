@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+import random
+from datetime import datetime, timedelta, timezone
+
 from ecr_emulator import days_ago
 from e2e_helpers import (
     expired_digests,
@@ -13,15 +16,16 @@ from e2e_helpers import (
     repo_entry,
     sweep_checked,
 )
-
-MB = 1024 * 1024
+from seeding import CI_HISTORY_SEED, DEFAULT_MAX_AGE_DAYS, MB, ci_history, expires_by_default
 
 
 def test_old_untagged_deleted_recent_kept_tagged_untouched(janitor, emu):
-    old = {emu.push_image("web/frontend", pushed_at=days_ago(d), size=100 * MB) for d in (15, 30, 90)}
-    recent = {emu.push_image("web/frontend", pushed_at=days_ago(d)) for d in (0.1, 5, 13)}
-    tagged = {emu.push_image("web/frontend", [f"v{d}"], pushed_at=days_ago(d)) for d in (1, 40, 400)}
-    other_old = emu.push_image("api/orders", pushed_at=days_ago(20), size=50 * MB)
+    limit = DEFAULT_MAX_AGE_DAYS  # UNTAGGED_MAX_AGE_DAYS unset
+    old = {emu.push_image("web/frontend", pushed_at=days_ago(d), size=100 * MB)
+           for d in (limit + 1, 2 * limit + 2, 6 * limit + 6)}
+    recent = {emu.push_image("web/frontend", pushed_at=days_ago(d)) for d in (0.1, limit / 3, limit - 1)}
+    tagged = {emu.push_image("web/frontend", [f"v{d}"], pushed_at=days_ago(d)) for d in (1, 3 * limit, 30 * limit)}
+    other_old = emu.push_image("api/orders", pushed_at=days_ago(limit + 6), size=50 * MB)
     other_tagged = emu.push_image("api/orders", ["latest"], pushed_at=days_ago(200))
 
     report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"})
@@ -37,6 +41,28 @@ def test_old_untagged_deleted_recent_kept_tagged_untouched(janitor, emu):
     assert totals["bytesExpired"] == totals["bytesFreed"] == 350 * MB
     assert totals["estimatedMonthlySavingUsd"] > 0
     assert report["notVisited"] == [] and report["requestedNotFound"] == []
+
+
+def test_ci_history_with_the_default_retention(janitor, emu):
+    """The registry `make demo` sweeps: exactly the untagged images older than the default
+    retention go, in every repository."""
+    now = datetime.now(timezone.utc)
+    ci_history(emu, now, random.Random(CI_HISTORY_SEED))
+    images = {repo: emu.images(repo) for repo in emu.repositories()}
+    boundary = now - timedelta(days=DEFAULT_MAX_AGE_DAYS)
+    near = [d for imgs in images.values() for d, i in imgs.items()
+            if abs(i["imagePushedAt"] - boundary) < timedelta(minutes=10)]
+    assert not near, "an image is pushed within minutes of the age limit: the result would depend on timing"
+    expected = {repo: {d for d, i in imgs.items() if expires_by_default(i, now)} for repo, imgs in images.items()}
+    assert all(expected.values()), f"every repository should have something to expire: {expected}"
+
+    report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"})
+
+    assert [r["name"] for r in report["repositories"]] == sorted(images)
+    for repo, imgs in images.items():
+        assert expired_digests(report, repo) == expected[repo], repo
+        assert remaining(emu, repo) == set(imgs) - expected[repo], repo
+    assert report["totals"]["deleted"] == sum(map(len, expected.values()))
 
 
 def test_untagged_max_age_days_setting(janitor, emu):
@@ -81,8 +107,9 @@ def test_dry_run_is_the_default_and_deletes_nothing(janitor, emu):
     assert expired_digests(report, "svc") == old
     entry = repo_entry(report, "svc")
     assert entry["deleted"] == 0
-    kept = kept_digests(report, "svc")
-    assert recent <= kept and not kept & old
+    # Untagged-only retention lets ECR filter server-side: tagged images are not even listed.
+    assert kept_digests(report, "svc") == recent
+    assert entry["imagesScanned"] == entry["untaggedScanned"] == len(old | recent)
     for e in entry["expired"]:
         assert e["reason"]
     for k in entry["kept"]:
@@ -118,15 +145,18 @@ def test_include_and_exclude_globs(janitor, emu):
         "EXCLUDE_REPOSITORIES": "team-a/api",
     })
     swept = {"team-a/web", "team-a/deep/nested", "legacy"}  # `*` also matches `/`
-    for name in repos:
-        if name in swept:
-            assert remaining(emu, name) == set(), name
-        else:
-            assert remaining(emu, name) == {old[name]}, name
-    for entry in report["repositories"]:
-        if entry["name"] not in swept:
-            assert not entry["expired"] and entry.get("skipped"), entry
-    assert swept <= {r["name"] for r in report["repositories"]}
+    left_alone = set(repos) - swept  # excluded (team-a/api) or never included (team-b/web, legacy-2)
+    listed = [r["name"] for r in report["repositories"]]
+    assert listed == sorted(swept), "the report must list exactly the swept repositories"
+    assert not left_alone & set(listed), f"repositories that were not swept are in the report: {listed}"
+    for name in swept:
+        assert remaining(emu, name) == set(), name
+        assert expired_digests(report, name) == {old[name]}, name
+    for name in left_alone:
+        assert remaining(emu, name) == {old[name]}, name
+    touched = {r.repository for r in emu.request_log()}
+    assert swept <= touched, touched  # the log names repositories, so the next check means something
+    assert not left_alone & touched, f"ECR was called about {sorted(left_alone & touched)}"
 
 
 def test_exclude_wins_over_include_and_star_matches_slash(janitor, emu):
