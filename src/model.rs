@@ -25,15 +25,28 @@ pub struct Image {
     pub pushed_at: DateTime<Utc>,
     /// For reports of space reclaimed; not used in the decision.
     pub size_bytes: Option<i64>,
+    /// `imageManifestMediaType`: tells an image index (whose children must be read) from a
+    /// single manifest.
+    pub manifest_media_type: Option<String>,
+    /// `artifactMediaType`: what the manifest carries (an image config, a signature, an SBOM).
+    pub artifact_media_type: Option<String>,
+    /// `subjectManifestDigest`: the image an OCI referrer (signature, SBOM) describes.
+    pub subject: Option<String>,
 }
 
-/// Which images of a repository to list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listing {
-    /// Only untagged images: ECR filters server-side (`tagStatus=UNTAGGED`).
-    Untagged,
-    /// Every image, tagged or not.
-    All,
+impl Image {
+    /// An image with no media types or subject: a plain single-manifest image.
+    pub fn plain(digest: &str, tags: Vec<String>, pushed_at: DateTime<Utc>) -> Self {
+        Self {
+            digest: digest.to_owned(),
+            tags,
+            pushed_at,
+            size_bytes: None,
+            manifest_media_type: None,
+            artifact_media_type: None,
+            subject: None,
+        }
+    }
 }
 
 /// One image ECR refused to delete, as ECR reported it: data, not an error.

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::aws::ecr::{DeleteOutcome, Registry, BATCH_DELETE_LIMIT};
+use crate::aws::ecr::{DeleteOutcome, ManifestRead, Recheck, Registry, BATCH_LIMIT};
 use crate::aws::AwsError;
 use crate::config::{Config, ConfigError};
-use crate::model::{Image, ImageFailure, Listing, Repository};
+use crate::model::{Image, ImageFailure, Repository};
 
 /// Environment variables of one case.
 pub type Vars<'a> = &'a [(&'a str, &'a str)];
@@ -47,6 +47,9 @@ pub fn images(prefix: &str, n: usize, days_old: i64, tag: Option<&str>) -> Vec<I
                 - chrono::Duration::days(days_old)
                 - chrono::Duration::seconds(i as i64),
             size_bytes: Some(1000),
+            manifest_media_type: None,
+            artifact_media_type: None,
+            subject: None,
         })
         .collect()
 }
@@ -64,6 +67,10 @@ pub struct FakeRegistry {
     pub delete_failures: Vec<(String, String)>,
     /// How long each listing takes (tokio time).
     pub delay: Duration,
+    /// Index digest → its manifest text, or why BatchGetImage could not return it.
+    pub manifests: Vec<ManifestRead>,
+    /// Digest → the tags a re-check finds (as if tagged after the listing).
+    pub retagged: Vec<(String, Vec<String>)>,
     /// Every call, as `images <repo> <listing>`, `tags <arn>`, `delete <repo> <n>`.
     pub calls: Mutex<Vec<String>>,
     /// Every digest deleted.
@@ -111,8 +118,8 @@ impl Registry for FakeRegistry {
             .collect())
     }
 
-    async fn images(&self, repo: &str, listing: Listing) -> Result<Vec<Image>, AwsError> {
-        self.log(format!("images {repo} {listing:?}"));
+    async fn images(&self, repo: &str) -> Result<Vec<Image>, AwsError> {
+        self.log(format!("images {repo}"));
         tokio::time::sleep(self.delay).await;
         if self.broken.contains(repo) {
             return Err(AwsError {
@@ -122,12 +129,39 @@ impl Registry for FakeRegistry {
             });
         }
         let all = self.images.iter().find(|(n, _)| n == repo);
-        Ok(all
-            .map(|(_, images)| images.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|i| listing == Listing::All || i.tags.is_empty())
-            .collect())
+        Ok(all.map(|(_, images)| images.clone()).unwrap_or_default())
+    }
+
+    async fn manifests(
+        &self,
+        repo: &str,
+        digests: &[String],
+    ) -> Result<Vec<ManifestRead>, AwsError> {
+        self.log(format!("manifests {repo} {}", digests.len()));
+        let found = self.manifests.iter().filter(|(d, _)| digests.contains(d));
+        Ok(found.cloned().collect())
+    }
+
+    async fn recheck(&self, repo: &str, digests: &[String]) -> Result<Recheck, AwsError> {
+        self.log(format!("recheck {repo} {}", digests.len()));
+        assert!(digests.len() <= BATCH_LIMIT);
+        let deleted = self.deleted();
+        let images = self.images.iter().find(|(n, _)| n == repo);
+        let images = images.map(|(_, i)| i.as_slice()).unwrap_or_default();
+        let mut recheck = Recheck::default();
+        for digest in digests {
+            match images.iter().find(|i| &i.digest == digest) {
+                Some(image) if !deleted.contains(digest) => {
+                    let mut image = image.clone();
+                    if let Some((_, tags)) = self.retagged.iter().find(|(d, _)| d == digest) {
+                        image.tags = tags.clone();
+                    }
+                    recheck.present.push(image);
+                }
+                _ => recheck.gone.push(digest.clone()),
+            }
+        }
+        Ok(recheck)
     }
 
     async fn repository_tags(&self, arn: &str) -> Result<Vec<(String, String)>, AwsError> {
@@ -143,7 +177,7 @@ impl Registry for FakeRegistry {
         digests: &[String],
     ) -> Result<DeleteOutcome, AwsError> {
         self.log(format!("delete {repo} {}", digests.len()));
-        assert!(digests.len() <= BATCH_DELETE_LIMIT);
+        assert!(digests.len() <= BATCH_LIMIT);
         let mut outcome = DeleteOutcome::default();
         for d in digests {
             match self.delete_failures.iter().find(|(f, _)| f == d) {

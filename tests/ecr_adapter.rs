@@ -5,18 +5,18 @@ use std::time::Duration;
 
 use aws_sdk_ecr::config::retry::RetryConfig;
 use aws_sdk_ecr::operation::batch_delete_image::BatchDeleteImageOutput;
+use aws_sdk_ecr::operation::batch_get_image::BatchGetImageOutput;
 use aws_sdk_ecr::operation::describe_images::DescribeImagesOutput;
 use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesOutput;
 use aws_sdk_ecr::primitives::DateTime;
 use aws_sdk_ecr::types::{
-    ImageDetail, ImageFailure, ImageFailureCode, ImageIdentifier, Repository as EcrRepository,
-    TagStatus,
+    Image, ImageDetail, ImageFailure, ImageFailureCode, ImageIdentifier,
+    Repository as EcrRepository,
 };
 use aws_sdk_ecr::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use ecr_janitor::aws::ecr::{EcrRegistry, Registry};
 use ecr_janitor::aws::MAX_ATTEMPTS;
-use ecr_janitor::model::Listing;
 
 const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
 
@@ -76,9 +76,10 @@ async fn repositories_are_read_across_pages_of_1000() {
 }
 
 #[tokio::test]
-async fn images_are_read_across_pages_with_the_untagged_filter() {
+async fn every_image_is_read_across_pages_of_1000() {
     let untagged = |r: &aws_sdk_ecr::operation::describe_images::DescribeImagesInput| {
-        r.filter().and_then(|f| f.tag_status()) == Some(&TagStatus::Untagged)
+        r.filter().is_none()
+            && r.image_ids().is_empty()
             && r.max_results() == Some(1000)
             && r.repository_name() == Some("web")
     };
@@ -104,7 +105,7 @@ async fn images_are_read_across_pages_with_the_untagged_filter() {
                 .build()
         });
     let images = registry(&[&first, &second])
-        .images("web", Listing::Untagged)
+        .images("web")
         .await
         .expect("listed");
     let digests: Vec<_> = images.iter().map(|i| i.digest.as_str()).collect();
@@ -122,7 +123,7 @@ async fn images_are_read_across_pages_with_the_untagged_filter() {
 }
 
 #[tokio::test]
-async fn all_images_are_listed_without_a_filter() {
+async fn media_types_and_subject_are_carried() {
     let all = mock!(Client::describe_images)
         .match_requests(|r| r.filter().is_none())
         .then_output(|| {
@@ -131,15 +132,24 @@ async fn all_images_are_listed_without_a_filter() {
                     ImageDetail::builder()
                         .image_digest("sha256:t")
                         .image_tags("v1")
+                        .image_manifest_media_type("application/vnd.oci.image.manifest.v1+json")
+                        .artifact_media_type("application/vnd.dev.cosign.artifact.sig.v1+json")
+                        .subject_manifest_digest("sha256:s")
                         .build(),
                 )
                 .build()
         });
-    let images = registry(&[&all])
-        .images("web", Listing::All)
-        .await
-        .expect("listed");
+    let images = registry(&[&all]).images("web").await.expect("listed");
     assert_eq!(images[0].tags, ["v1"]);
+    assert_eq!(images[0].subject.as_deref(), Some("sha256:s"));
+    assert_eq!(
+        images[0].manifest_media_type.as_deref(),
+        Some("application/vnd.oci.image.manifest.v1+json")
+    );
+    assert_eq!(
+        images[0].artifact_media_type.as_deref(),
+        Some("application/vnd.dev.cosign.artifact.sig.v1+json")
+    );
     assert_eq!(
         images[0].pushed_at,
         chrono::DateTime::<chrono::Utc>::MAX_UTC,
@@ -241,10 +251,7 @@ async fn throttling_is_retried_until_it_succeeds() {
         })
         .build();
     let registry = registry(&[&describe, &delete]);
-    let images = registry
-        .images("web", Listing::Untagged)
-        .await
-        .expect("retried");
+    let images = registry.images("web").await.expect("retried");
     assert_eq!(images.len(), 1);
     assert_eq!(
         describe.num_calls(),
@@ -286,10 +293,105 @@ async fn access_denied_is_not_retried() {
         .repeatedly()
         .build();
     let err = registry(&[&denied])
-        .images("web", Listing::All)
+        .images("web")
         .await
         .expect_err("denied");
     assert_eq!(err.code.as_deref(), Some("AccessDeniedException"));
     assert!(err.to_string().contains("DescribeImages failed"), "{err}");
     assert_eq!(denied.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn manifests_are_read_100_per_call_and_failures_are_data() {
+    let digests: Vec<String> = (0..150).map(|i| format!("sha256:{i:03}")).collect();
+    let get = mock!(Client::batch_get_image)
+        .match_requests(|r| {
+            r.accepted_media_types()
+                .contains(&"application/vnd.oci.image.index.v1+json".to_owned())
+        })
+        .sequence()
+        .output(|| {
+            let mut out = BatchGetImageOutput::builder().images(
+                Image::builder()
+                    .image_id(
+                        ImageIdentifier::builder()
+                            .image_digest("sha256:000")
+                            .build(),
+                    )
+                    .image_manifest(r#"{"manifests":[]}"#)
+                    .build(),
+            );
+            out = out.failures(
+                ImageFailure::builder()
+                    .image_id(
+                        ImageIdentifier::builder()
+                            .image_digest("sha256:001")
+                            .build(),
+                    )
+                    .failure_code(ImageFailureCode::KmsError)
+                    .failure_reason("key disabled")
+                    .build(),
+            );
+            out.build()
+        })
+        .output(|| BatchGetImageOutput::builder().build())
+        .build();
+    let read = registry(&[&get])
+        .manifests("web", &digests)
+        .await
+        .expect("read");
+    assert_eq!(get.num_calls(), 2, "150 ids: two calls");
+    assert_eq!(read.len(), 2);
+    assert_eq!(
+        read[0],
+        ("sha256:000".into(), Ok(r#"{"manifests":[]}"#.into()))
+    );
+    let why = read[1].1.clone().expect_err("failure");
+    assert!(
+        why.contains("KmsError") && why.contains("key disabled"),
+        "{why}"
+    );
+}
+
+const NOT_FOUND: &str = r#"{"__type":"ImageNotFoundException","message":"The image with imageId {imageDigest:'sha256:b', imageTag:'null'} does not exist within the repository with name 'web' in the registry with id '123456789012'"}"#;
+
+#[tokio::test]
+async fn a_recheck_drops_an_image_that_is_gone_and_rereads_the_rest() {
+    let describe = mock!(Client::describe_images)
+        .sequence()
+        .http_status(400, Some(NOT_FOUND.into()))
+        .output(|| {
+            DescribeImagesOutput::builder()
+                .image_details(image("sha256:a", 1))
+                .image_details(image("sha256:c", 1))
+                .build()
+        })
+        .build();
+    let digests: Vec<String> = ["sha256:a", "sha256:b", "sha256:c"]
+        .map(String::from)
+        .to_vec();
+    let recheck = registry(&[&describe])
+        .recheck("web", &digests)
+        .await
+        .expect("rechecked");
+    assert_eq!(recheck.gone, ["sha256:b"]);
+    let present: Vec<_> = recheck.present.iter().map(|i| i.digest.as_str()).collect();
+    assert_eq!(present, ["sha256:a", "sha256:c"]);
+    assert_eq!(describe.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_recheck_that_cannot_tell_which_image_is_gone_fails_closed() {
+    let describe = mock!(Client::describe_images)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type":"ImageNotFoundException","message":"gone"}"#.into()),
+        )
+        .build();
+    let err = registry(&[&describe])
+        .recheck("web", &["sha256:a".into()])
+        .await
+        .expect_err("unknown id");
+    assert_eq!(err.code.as_deref(), Some("ImageNotFoundException"));
 }

@@ -9,11 +9,31 @@
 //!    repositories an invocation named).
 //! 2. [`scope::Policies::verdict`]: per repository, from its resource tags, sweep it (with
 //!    which [`policy::Policy`]), skip it, or refuse it.
-//! 3. [`plan::plan`]: per image, expired or kept, with a [`plan::Reason`] each, exactly as
-//!    ECR's lifecycle-policy rules would decide.
+//! 3. [`decide`]: per image, expired or kept, with a [`plan::Reason`] each:
+//!    - [`plan::plan`] applies the policy, exactly as ECR's lifecycle-policy rules would, to
+//!      the images that stand alone;
+//!    - [`graph::follow`] decides the images that follow others (children of image indexes,
+//!      signatures and SBOMs of their subjects) from what they follow, and orders deletions
+//!      so that an index goes before its children and a subject before its referrers. An
+//!      unreadable index manifest keeps every untagged image of the repository.
 //!
 //! [`policy`] parses and validates ECR lifecycle-policy documents with ECR's own rules.
 
+use chrono::{DateTime, Utc};
+
+use crate::model::Image;
+
+pub mod graph;
 pub mod plan;
 pub mod policy;
 pub mod scope;
+
+/// Decides one repository: what expires, what stays, why, and in which order to delete.
+pub fn decide(
+    images: Vec<Image>,
+    manifests: &graph::Manifests,
+    policy: &policy::Policy,
+    now: DateTime<Utc>,
+) -> plan::Plan {
+    graph::follow(images, manifests, |alone| plan::plan(alone, policy, now))
+}

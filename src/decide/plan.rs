@@ -15,6 +15,7 @@ use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::graph::Unreadable;
 use super::policy::{Limit, Policy, Rule, TagStatus};
 use crate::model::Image;
 
@@ -61,6 +62,43 @@ pub enum Reason {
     },
     /// Kept: no rule's selection matches the image.
     Unselected,
+    /// Kept: an image index that lists it is kept.
+    ListedByKept {
+        /// The kept index.
+        index: String,
+        /// A tag that keeps that index (its own, or of the index that keeps it).
+        tag: Option<String>,
+    },
+    /// Expired: every image index that lists it expires.
+    ListedByExpired {
+        /// One of the indexes.
+        index: String,
+        /// How many indexes list it.
+        indexes: usize,
+    },
+    /// Kept: it refers to (signs, describes) an image that is kept.
+    SubjectKept {
+        /// The kept subject.
+        subject: String,
+        /// A tag that keeps the subject.
+        tag: Option<String>,
+    },
+    /// Expired: it refers to an image that expires.
+    SubjectExpired {
+        /// The expiring subject.
+        subject: String,
+    },
+    /// Expired: it refers to an image that is not in the repository.
+    Orphan {
+        /// The missing subject.
+        subject: String,
+    },
+    /// Kept: an index manifest in the repository could not be read, so which untagged images
+    /// are its children is unknown.
+    ManifestUnreadable {
+        /// The index whose manifest could not be read.
+        index: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -102,7 +140,40 @@ impl fmt::Display for Reason {
                 "claimed by higher-priority rule {rule} (rule {would_expire} would expire it)"
             ),
             Reason::Unselected => f.write_str("no rule selects it"),
+            Reason::ListedByKept { index, tag } => {
+                write!(f, "listed by index {index}, which is kept{}", via(tag))
+            }
+            Reason::ListedByExpired { index, indexes } => match indexes {
+                1 => write!(f, "listed only by index {index}, which expires"),
+                n => write!(
+                    f,
+                    "every index that lists it expires ({index} and {} more)",
+                    n - 1
+                ),
+            },
+            Reason::SubjectKept { subject, tag } => {
+                write!(f, "refers to {subject}, which is kept{}", via(tag))
+            }
+            Reason::SubjectExpired { subject } => {
+                write!(f, "refers to {subject}, which expires")
+            }
+            Reason::Orphan { subject } => {
+                write!(f, "refers to {subject}, which is not in the repository")
+            }
+            Reason::ManifestUnreadable { index } => write!(
+                f,
+                "the manifest of index {index} could not be read, so nothing untagged is \
+                 deleted in this repository"
+            ),
         }
+    }
+}
+
+/// ` (tag v1)` when a tag is known, else ` (untagged)`.
+fn via(tag: &Option<String>) -> String {
+    match tag {
+        Some(tag) => format!(" (tag {tag})"),
+        None => " (untagged)".to_owned(),
     }
 }
 
@@ -120,20 +191,56 @@ pub struct Decision {
     /// The image decided on.
     pub image: Image,
     /// For expired: the applied rule; for kept: the rule that claimed it (None when no rule
-    /// selected it).
+    /// selected it, or when the image follows another).
     pub rule_priority: Option<u32>,
     /// Why, in a form reports can show as is.
     pub reason: Reason,
+    /// Delete order: an expired image is deleted in a later `BatchDeleteImage` call than
+    /// every image in a lower wave (an index before its children, a subject before its
+    /// referrers). 0 for images that follow nothing.
+    pub wave: u32,
+    /// The digests this image follows (the indexes that list it, the subject it refers to);
+    /// an expired image is only deleted once each of these that expired is gone.
+    pub follows: Vec<String>,
 }
 
-/// What to delete and what to keep. Each list is sorted by (pushed_at ascending, digest
-/// ascending), so equal inputs give equal plans whatever their order.
+impl Decision {
+    /// A decision on an image that follows nothing.
+    pub fn new(image: Image, rule_priority: Option<u32>, reason: Reason) -> Self {
+        Self {
+            image,
+            rule_priority,
+            reason,
+            wave: 0,
+            follows: Vec::new(),
+        }
+    }
+}
+
+/// What to delete and what to keep. Each list is sorted by (wave, pushed_at ascending,
+/// digest ascending), so equal inputs give equal plans whatever their order, and expired
+/// images come in delete order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
-    /// Images to delete.
+    /// Images to delete, in delete order.
     pub expired: Vec<Decision>,
     /// Images to leave alone.
     pub kept: Vec<Decision>,
+    /// Index manifests that could not be read: nothing untagged expires while any exists.
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl Plan {
+    /// Puts both lists in the plan's order.
+    pub(crate) fn sort(&mut self) {
+        for list in [&mut self.expired, &mut self.kept] {
+            list.sort_by(|a, b| {
+                a.wave
+                    .cmp(&b.wave)
+                    .then_with(|| oldest_first(&a.image, &b.image))
+            });
+        }
+    }
 }
 
 /// Per-image progress through the rules.
@@ -182,30 +289,25 @@ pub fn plan(images: Vec<Image>, policy: &Policy, now: DateTime<Utc>) -> Plan {
             State {
                 expired: Some((rule, reason)),
                 ..
-            } => result.expired.push(Decision {
-                image,
-                rule_priority: Some(rule),
-                reason,
-            }),
+            } => result
+                .expired
+                .push(Decision::new(image, Some(rule), reason)),
             State {
                 claimed_by: Some(rule),
                 would_expire,
                 ..
-            } => result.kept.push(Decision {
-                image,
-                rule_priority: Some(rule),
-                reason: match would_expire {
+            } => {
+                let reason = match would_expire {
                     Some(would_expire) => Reason::Claimed { rule, would_expire },
                     None => Reason::WithinLimits { rule },
-                },
-            }),
+                };
+                result.kept.push(Decision::new(image, Some(rule), reason))
+            }
             State {
                 claimed_by: None, ..
-            } => result.kept.push(Decision {
-                image,
-                rule_priority: None,
-                reason: Reason::Unselected,
-            }),
+            } => result
+                .kept
+                .push(Decision::new(image, None, Reason::Unselected)),
         }
     }
     result
@@ -290,6 +392,9 @@ mod tests {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             pushed_at: now() - ago,
             size_bytes: Some(1_000),
+            manifest_media_type: None,
+            artifact_media_type: None,
+            subject: None,
         }
     }
 
@@ -890,6 +995,9 @@ mod tests {
                     tags: tags.into_iter().map(str::to_string).collect(),
                     pushed_at: now() - TimeDelta::hours(quarter_days * 6),
                     size_bytes: None,
+                    manifest_media_type: None,
+                    artifact_media_type: None,
+                    subject: None,
                 })
                 .collect()
         })

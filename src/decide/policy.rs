@@ -254,14 +254,6 @@ impl Policy {
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
-
-    /// True when some rule can select tagged images (tagStatus tagged or any): the sweep then
-    /// lists all images; otherwise it asks ECR for untagged images only.
-    pub fn selects_tagged(&self) -> bool {
-        self.rules
-            .iter()
-            .any(|rule| rule.selection.tag_status != TagStatus::Untagged)
-    }
 }
 
 /// The document's raw rules, once its size, JSON and `rules` list are acceptable.
@@ -840,34 +832,6 @@ mod tests {
         );
         assert_eq!(rules[2].limits, [Limit::CountMoreThan(3)]);
         assert_eq!(rules[3].selection.tag_status, TagStatus::Any);
-    }
-
-    #[test]
-    fn selects_tagged_when_a_rule_is_tagged_or_any() {
-        let cases = [
-            (vec![rule(1, untagged_count(1))], false),
-            (
-                vec![
-                    rule(1, untagged_count(1)),
-                    rule(2, tagged_prefix_age("v", 1)),
-                ],
-                true,
-            ),
-            (
-                vec![rule(1, untagged_count(1)), rule(2, any_count(1))],
-                true,
-            ),
-            (vec![rule(1, any_count(1))], true),
-        ];
-        for (rules, expected) in cases {
-            let text = doc(rules);
-            assert_eq!(
-                Policy::from_json(&text).unwrap().selects_tagged(),
-                expected,
-                "{text}"
-            );
-        }
-        assert!(!Policy::untagged(Some(1), Some(1)).unwrap().selects_tagged());
     }
 
     #[test]

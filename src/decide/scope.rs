@@ -11,7 +11,7 @@ use std::fmt;
 use globset::GlobSet;
 
 use super::policy::Policy;
-use crate::model::{Listing, Repository};
+use crate::model::Repository;
 
 /// Repository tag that makes the janitor leave a repository alone (`true`).
 pub const SKIP_TAG: &str = "ecr-janitor:skip";
@@ -87,13 +87,8 @@ pub struct Policies {
 /// What to do with one repository.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict<'p> {
-    /// Sweep it with this policy, listing these images.
-    Sweep {
-        /// The policy that decides.
-        policy: &'p Policy,
-        /// Which images the policy can act on.
-        listing: Listing,
-    },
+    /// Sweep it with this policy.
+    Sweep(&'p Policy),
     /// Leave it alone, as asked.
     Skip(SkipReason),
     /// Leave it alone because its tags are wrong; this is reported as an error.
@@ -185,19 +180,7 @@ impl Policies {
                 }
             },
         };
-        Verdict::Sweep {
-            policy,
-            listing: listing(policy),
-        }
-    }
-}
-
-/// Untagged-only policies let ECR filter server-side; any other needs every image.
-fn listing(policy: &Policy) -> Listing {
-    if policy.selects_tagged() {
-        Listing::All
-    } else {
-        Listing::Untagged
+        Verdict::Sweep(policy)
     }
 }
 

@@ -8,6 +8,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use crate::aws::AwsError;
+use crate::decide::graph::Unreadable;
 use crate::decide::scope::{Refusal, SkipReason};
 use crate::model::ImageFailure;
 
@@ -30,6 +31,12 @@ pub enum RepositoryError {
     /// The repository's tags make sweeping it unsafe.
     #[error("{0}")]
     Refused(Refusal),
+    /// An index manifest could not be read, so no untagged image was deleted.
+    #[error(
+        "the manifest of index {} could not be read ({}); nothing untagged was deleted in \
+         this repository", .0.index, .0.why
+    )]
+    ManifestUnreadable(Unreadable),
 }
 
 impl RepositoryError {
@@ -38,6 +45,7 @@ impl RepositoryError {
         match self {
             RepositoryError::Call(e) => e.code.as_deref().unwrap_or("CallFailed"),
             RepositoryError::Refused(r) => r.code(),
+            RepositoryError::ManifestUnreadable(_) => "ManifestUnreadable",
         }
     }
 }
@@ -91,6 +99,11 @@ pub struct RepositoryReport {
     pub already_gone: u64,
     /// Images ECR refused to delete.
     pub failures: Vec<ImageFailure>,
+    /// Planned deletions not carried out, and why: tagged since planned, listed by an index
+    /// pushed meanwhile, following an image that was not deleted, or a failed call. Not in
+    /// `expired`. Live runs only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<KeptImage>,
     /// Size of the expired images.
     pub bytes_expired: i64,
     /// Size of the images this run deleted.
@@ -133,6 +146,8 @@ pub struct Totals {
     pub already_gone: u64,
     /// Images ECR refused to delete.
     pub failed: u64,
+    /// Planned deletions held back at delete time.
+    pub held_back: u64,
     /// Repositories that reported an error.
     pub repository_errors: u64,
     /// Size of the expired images.
@@ -157,6 +172,7 @@ impl Totals {
             t.deleted += r.deleted;
             t.already_gone += r.already_gone;
             t.failed += r.failures.len() as u64;
+            t.held_back += r.held_back.len() as u64;
             t.repository_errors += u64::from(r.failed());
             t.bytes_expired += r.bytes_expired;
             t.bytes_freed += r.bytes_freed;
@@ -222,13 +238,14 @@ impl RunReport {
         }
     }
 
-    /// The report without per-image lists (`expired`, `kept`), for places with a size limit
+    /// The report without per-image lists (`expired`, `kept`, `heldBack`), for places with a size limit
     /// (Lambda's response, a CloudWatch log event). Every count and total stays.
     pub fn summary(&self) -> RunReport {
         let mut summary = self.clone();
         for r in &mut summary.repositories {
             r.expired = Vec::new();
             r.kept = None;
+            r.held_back = Vec::new();
         }
         summary.image_lists_omitted = true;
         summary

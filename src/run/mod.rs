@@ -10,6 +10,7 @@ use crate::config::{Config, ConfigError};
 use crate::report::{sink, RunReport};
 
 pub mod deadline;
+mod delete;
 mod options;
 mod sweep;
 

@@ -1,33 +1,33 @@
 //! One run over the registry: repositories with bounded concurrency, under a deadline.
 //!
 //! For each repository: ask [`crate::decide`] whether and how to sweep it (reading its tags
-//! when tag overrides are on), list its images, plan, and delete the expired ones in batches
-//! when the run deletes. An error in one repository is reported for that repository; the
+//! when tag overrides are on), list every image, read the image indexes' manifests, decide,
+//! and delete the expired ones in waves of batches when the run deletes. An error in one repository is reported for that repository; the
 //! others still run. When the deadline nears, no new repository is started and the report
 //! says which were not visited.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
+use super::delete::delete;
 use super::RunOptions;
-use crate::aws::ecr::{Registry, BATCH_DELETE_LIMIT};
+use crate::aws::ecr::Registry;
 use crate::aws::AwsError;
 use crate::config::Settings;
-use crate::decide::plan::{plan, Decision};
+use crate::decide::decide;
+use crate::decide::graph::{self, Manifests};
+use crate::decide::policy::Policy;
 use crate::decide::scope::{self, Policies, Verdict};
 use crate::model::Repository;
 use crate::report::{
     ExpiredImage, KeptImage, Outcome, RepositoryError, RepositoryReport, RunReport,
 };
 
-/// ECR's failure code for an image that is no longer there.
-const IMAGE_NOT_FOUND: &str = "ImageNotFound";
-
 enum Visit {
-    Swept(RepositoryReport),
+    Swept(Box<RepositoryReport>),
     NotVisited(String),
 }
 
@@ -54,7 +54,7 @@ pub(super) async fn run<R: Registry>(
             }
             let report = sweep_repository(registry, settings, options, &repo, now).await;
             log_repository(&report);
-            Visit::Swept(report)
+            Visit::Swept(Box::new(report))
         })
         .buffer_unordered(settings.max_concurrency)
         .collect()
@@ -64,7 +64,7 @@ pub(super) async fn run<R: Registry>(
     let mut not_visited = Vec::new();
     for visit in visits {
         match visit {
-            Visit::Swept(r) => swept.push(r),
+            Visit::Swept(r) => swept.push(*r),
             Visit::NotVisited(name) => not_visited.push(name),
         }
     }
@@ -118,8 +118,8 @@ async fn sweep_repository<R: Registry>(
     now: DateTime<Utc>,
 ) -> RepositoryReport {
     let mut report = RepositoryReport::new(&repo.name);
-    let (policy, listing) = match verdict(registry, &settings.policies, repo).await {
-        Ok(Verdict::Sweep { policy, listing }) => (policy, listing),
+    let policy = match verdict(registry, &settings.policies, repo).await {
+        Ok(Verdict::Sweep(policy)) => policy,
         Ok(Verdict::Skip(reason)) => {
             report.outcome = Outcome::Skipped(reason);
             return report;
@@ -133,61 +133,60 @@ async fn sweep_repository<R: Registry>(
             return report;
         }
     };
-    let images = match registry.images(&repo.name, listing).await {
-        Ok(images) => images,
-        Err(e) => {
-            report.outcome = Outcome::Failed(e.into());
-            return report;
-        }
-    };
-    report.images_scanned = images.len() as u64;
-    report.untagged_scanned = images.iter().filter(|i| i.tags.is_empty()).count() as u64;
-
-    let plan = plan(images, policy, now);
-    report.expired = plan.expired.iter().map(ExpiredImage::from).collect();
-    report.bytes_expired = plan.expired.iter().filter_map(|d| d.image.size_bytes).sum();
-    if options.deletes() {
-        delete(registry, &repo.name, &plan.expired, &mut report).await;
-    } else {
-        report.kept = Some(plan.kept.iter().map(KeptImage::from).collect());
+    if let Err(e) = sweep(registry, policy, options, &repo.name, now, &mut report).await {
+        report.outcome = Outcome::Failed(e);
     }
     report
 }
 
-/// Deletes the expired images in batches of [`BATCH_DELETE_LIMIT`], counting what ECR says
-/// it deleted. A failed call stops the repository and is its error.
-async fn delete<R: Registry>(
+/// Lists, reads the index manifests, decides, and deletes (or previews) one repository.
+async fn sweep<R: Registry>(
     registry: &R,
+    policy: &Policy,
+    options: &RunOptions,
     repository: &str,
-    expired: &[Decision],
+    now: DateTime<Utc>,
     report: &mut RepositoryReport,
-) {
-    let sizes: HashMap<&str, i64> = expired
+) -> Result<(), RepositoryError> {
+    let images = registry.images(repository).await?;
+    report.images_scanned = images.len() as u64;
+    report.untagged_scanned = images.iter().filter(|i| i.tags.is_empty()).count() as u64;
+    let indexes: Vec<String> = images
         .iter()
-        .map(|d| (d.image.digest.as_str(), d.image.size_bytes.unwrap_or(0)))
+        .filter(|i| graph::is_index(i))
+        .map(|i| i.digest.clone())
         .collect();
-    for batch in expired.chunks(BATCH_DELETE_LIMIT) {
-        let digests: Vec<String> = batch.iter().map(|d| d.image.digest.clone()).collect();
-        let outcome = match registry.delete_images(repository, &digests).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                report.outcome = Outcome::Failed(e.into());
-                return;
-            }
-        };
-        report.deleted += outcome.deleted.len() as u64;
-        report.bytes_freed += outcome
-            .deleted
-            .iter()
-            .filter_map(|d| sizes.get(d.as_str()))
-            .sum::<i64>();
-        for failure in outcome.failures {
-            if failure.failure_code == IMAGE_NOT_FOUND {
-                report.already_gone += 1;
-            } else {
-                report.failures.push(failure);
-            }
-        }
+    let manifests: Manifests = if indexes.is_empty() {
+        Manifests::new()
+    } else {
+        registry
+            .manifests(repository, &indexes)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let plan = decide(images, &manifests, policy, now);
+    let deleted = if options.deletes() {
+        delete(registry, repository, &plan.expired, report).await
+    } else {
+        report.kept = Some(plan.kept.iter().map(KeptImage::from).collect());
+        Ok(())
+    };
+    let held: HashSet<&str> = report
+        .held_back
+        .iter()
+        .map(|h| h.image.image_digest.as_str())
+        .collect();
+    let expired = plan
+        .expired
+        .iter()
+        .filter(|d| !held.contains(d.image.digest.as_str()));
+    report.expired = expired.clone().map(ExpiredImage::from).collect();
+    report.bytes_expired = expired.filter_map(|d| d.image.size_bytes).sum();
+    deleted?;
+    match plan.unreadable.into_iter().next() {
+        Some(unreadable) => Err(RepositoryError::ManifestUnreadable(unreadable)),
+        None => Ok(()),
     }
 }
 
@@ -198,6 +197,7 @@ mod tests {
 
     use super::*;
     use crate::decide::scope::{POLICY_TAG, SKIP_TAG};
+    use crate::model::Image;
     use crate::run::Overrides;
     use crate::testing::{config, images, now, FakeRegistry as Fake, Vars};
 
@@ -224,8 +224,8 @@ mod tests {
 
         assert_eq!(
             fake.calls("images"),
-            ["images web Untagged"],
-            "server-side untagged filter"
+            ["images web"],
+            "one listing of every image"
         );
         assert_eq!(fake.calls("delete"), ["delete web 100", "delete web 50"]);
         let deleted = fake.deleted();
@@ -234,7 +234,7 @@ mod tests {
         let r = &report.repositories[0];
         assert_eq!(
             (r.images_scanned, r.untagged_scanned, r.deleted),
-            (153, 153, 150)
+            (155, 153, 150)
         );
         assert_eq!(r.bytes_freed, 150_000);
         assert_eq!(report.totals.deleted, 150);
@@ -265,11 +265,12 @@ mod tests {
     #[tokio::test]
     async fn per_image_failures_are_data_and_not_found_is_already_gone() {
         let fake = Fake {
-            images: vec![("web".into(), images("old", 3, 30, None))],
+            images: vec![("web".into(), images("old", 4, 30, None))],
             delete_failures: vec![
                 ("sha256:old0000".into(), "ImageNotFound".into()),
+                ("sha256:old0001".into(), "KmsError".into()),
                 (
-                    "sha256:old0001".into(),
+                    "sha256:old0002".into(),
                     "ImageReferencedByManifestList".into(),
                 ),
             ],
@@ -280,10 +281,26 @@ mod tests {
             .expect("runs");
         let r = &report.repositories[0];
         assert_eq!((r.deleted, r.already_gone), (1, 1));
-        assert_eq!(r.failures.len(), 1);
-        assert_eq!(r.failures[0].failure_code, "ImageReferencedByManifestList");
+        let failed: Vec<_> = r.failures.iter().map(|f| f.failure_code.as_str()).collect();
+        assert_eq!(failed, ["KmsError"]);
         assert_eq!(r.bytes_freed, 1000);
         assert_eq!(report.totals.failed, 1);
+        // An index pushed since the plan lists it: kept for that reason, not a failure.
+        let held: Vec<_> = r
+            .held_back
+            .iter()
+            .map(|h| h.image.image_digest.as_str())
+            .collect();
+        assert_eq!(held, ["sha256:old0002"]);
+        assert!(r.held_back[0]
+            .image
+            .reason
+            .contains("an image index lists it"));
+        assert_eq!(
+            r.expired.len(),
+            3,
+            "held-back images are not reported as expired"
+        );
     }
 
     #[tokio::test]
@@ -383,7 +400,11 @@ mod tests {
                 .map(|n| {
                     (
                         n.to_string(),
-                        [images(n, 1, 30, None), images(n, 3, 30, Some("v"))].concat(),
+                        [
+                            images(n, 1, 30, None),
+                            images(&format!("{n}-v"), 3, 30, Some("v")),
+                        ]
+                        .concat(),
                     )
                 })
                 .collect(),
@@ -452,5 +473,125 @@ mod tests {
             quiet.calls("tags").is_empty(),
             "tags are only read when overrides are enabled"
         );
+    }
+
+    fn index_of(
+        name: &str,
+        tags: &[&str],
+        children: &[&str],
+    ) -> (Image, (String, Result<String, String>)) {
+        let mut image = Image::plain(
+            &format!("sha256:{name}"),
+            tags.iter().map(|t| t.to_string()).collect(),
+            now() - chrono::Duration::days(30),
+        );
+        image.manifest_media_type = Some(crate::decide::graph::INDEX_MEDIA_TYPES[0].into());
+        let manifests: Vec<_> = children
+            .iter()
+            .map(|c| serde_json::json!({"digest": c}))
+            .collect();
+        let text = serde_json::json!({"manifests": manifests}).to_string();
+        (image.clone(), (image.digest, Ok(text)))
+    }
+
+    #[tokio::test]
+    async fn an_index_is_deleted_before_its_children_in_separate_calls_each_rechecked() {
+        let children = images("kid", 150, 30, None);
+        let names: Vec<&str> = children.iter().map(|i| i.digest.as_str()).collect();
+        let (idx, manifest) = index_of("idx", &[], &names);
+        let fake = Fake {
+            images: vec![("web".into(), [vec![idx], children.clone()].concat())],
+            manifests: vec![manifest],
+            ..Fake::default()
+        };
+        let report = run(&fake, &settings(&[]), &live(), now(), None)
+            .await
+            .expect("runs");
+        assert_eq!(fake.calls("manifests"), ["manifests web 1"]);
+        assert_eq!(
+            fake.calls("delete"),
+            ["delete web 1", "delete web 100", "delete web 50"],
+            "the index alone first, then its children"
+        );
+        assert_eq!(
+            fake.calls("recheck").len(),
+            3,
+            "one re-check per delete batch"
+        );
+        assert_eq!(report.repositories[0].deleted, 151);
+        assert_eq!(fake.deleted()[0], "sha256:idx");
+    }
+
+    #[tokio::test]
+    async fn an_image_tagged_since_the_plan_survives_and_so_do_its_children() {
+        let kids = images("kid", 2, 30, None);
+        let names: Vec<&str> = kids.iter().map(|i| i.digest.as_str()).collect();
+        let (idx, manifest) = index_of("idx", &[], &names);
+        let loose = images("loose", 1, 30, None);
+        let fake = Fake {
+            images: vec![("web".into(), [vec![idx], kids, loose].concat())],
+            manifests: vec![manifest],
+            retagged: vec![("sha256:idx".into(), vec!["promoted".into()])],
+            ..Fake::default()
+        };
+        let report = run(&fake, &settings(&[]), &live(), now(), None)
+            .await
+            .expect("runs");
+        let r = &report.repositories[0];
+        assert_eq!(fake.deleted(), ["sha256:loose0000"]);
+        let held: Vec<(&str, &str)> = r
+            .held_back
+            .iter()
+            .map(|h| (h.image.image_digest.as_str(), h.image.reason.as_str()))
+            .collect();
+        assert_eq!(
+            held,
+            [
+                (
+                    "sha256:idx",
+                    "held back: tagged since it was planned (now: promoted)"
+                ),
+                // Oldest first: each of `images` is a second older than the one before.
+                (
+                    "sha256:kid0001",
+                    "held back: sha256:idx, which it follows, was not deleted"
+                ),
+                (
+                    "sha256:kid0000",
+                    "held back: sha256:idx, which it follows, was not deleted"
+                ),
+            ]
+        );
+        assert_eq!((r.expired.len(), r.deleted), (1, 1));
+        assert_eq!(report.totals.held_back, 3);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_index_manifest_fails_the_repository_closed() {
+        let (idx, _) = index_of("idx", &["v1"], &[]);
+        let fake = Fake {
+            images: vec![
+                (
+                    "web".into(),
+                    [vec![idx], images("loose", 2, 30, None)].concat(),
+                ),
+                ("api".into(), images("api", 1, 30, None)),
+            ],
+            manifests: vec![("sha256:idx".into(), Err("KmsError".into()))],
+            ..Fake::default()
+        };
+        let report = run(&fake, &settings(&[]), &live(), now(), None)
+            .await
+            .expect("runs");
+        let web = &report.repositories[1];
+        assert!(
+            fake.calls("delete web").is_empty(),
+            "nothing deleted in web"
+        );
+        match &web.outcome {
+            Outcome::Failed(e) => assert_eq!(e.code(), "ManifestUnreadable"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+        assert_eq!(report.repositories[0].deleted, 1, "api still swept");
     }
 }

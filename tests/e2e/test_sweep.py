@@ -107,9 +107,11 @@ def test_dry_run_is_the_default_and_deletes_nothing(janitor, emu):
     assert expired_digests(report, "svc") == old
     entry = repo_entry(report, "svc")
     assert entry["deleted"] == 0
-    # Untagged-only retention lets ECR filter server-side: tagged images are not even listed.
-    assert kept_digests(report, "svc") == recent
-    assert entry["imagesScanned"] == entry["untaggedScanned"] == len(old | recent)
+    # Every image is listed (tagged indexes tell which untagged images are their children),
+    # and each one is explained.
+    assert kept_digests(report, "svc") == recent | tagged
+    assert entry["imagesScanned"] == len(everything)
+    assert entry["untaggedScanned"] == len(old | recent)
     for e in entry["expired"]:
         assert e["reason"]
     for k in entry["kept"]:
@@ -207,18 +209,34 @@ def test_second_run_finds_nothing_more(janitor, emu):
 
 
 def test_per_image_delete_failure_is_reported_and_exit_0(janitor, emu):
-    protected = emu.push_image("svc", pushed_at=days_ago(30))
+    refused = emu.push_image("svc", pushed_at=days_ago(30))
     deletable = emu.push_image("svc", pushed_at=days_ago(31))
-    emu.protect_image("svc", protected)
+    emu.protect_image("svc", refused, code="KmsError", reason="The KMS key is disabled")
     report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, expect_code=0)
-    assert remaining(emu, "svc") == {protected}
+    assert remaining(emu, "svc") == {refused}
     entry = repo_entry(report, "svc")
     assert entry["deleted"] == 1
-    assert [(f["imageDigest"], f["failureCode"]) for f in entry["failures"]] == [
-        (protected, "ImageReferencedByManifestList")]
-    assert entry["failures"][0]["failureReason"]
+    assert [(f["imageDigest"], f["failureCode"]) for f in entry["failures"]] == [(refused, "KmsError")]
+    assert entry["failures"][0]["failureReason"] == "The KMS key is disabled"
     assert report["totals"]["failed"] == 1
     assert deletable not in remaining(emu, "svc")
+
+
+def test_listed_by_an_index_at_delete_time_is_held_back_not_a_failure(janitor, emu):
+    """ECR answers ImageReferencedByManifestList for an image an index still lists (here
+    forced for a plain image, as for an index pushed during the run): the image is reported
+    as held back with ECR's reason, not as a failure."""
+    listed = emu.push_image("svc", pushed_at=days_ago(30))
+    deletable = emu.push_image("svc", pushed_at=days_ago(31))
+    emu.protect_image("svc", listed)
+    report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, expect_code=0)
+    assert remaining(emu, "svc") == {listed}
+    entry = repo_entry(report, "svc")
+    assert entry["failures"] == [] and report["totals"]["failed"] == 0
+    assert [h["imageDigest"] for h in entry["heldBack"]] == [listed]
+    assert entry["heldBack"][0]["reason"].startswith("held back: an image index lists it")
+    assert expired_digests(report, "svc") == {deletable}
+    assert report["totals"]["heldBack"] == 1
 
 
 def test_image_deleted_meanwhile_counts_as_already_gone(janitor, emu):

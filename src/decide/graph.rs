@@ -1,0 +1,658 @@
+//! The image graph of one repository: which images follow another instead of the policy.
+//!
+//! Two links make an image follow another:
+//! - **child**: an image index (multi-arch image, buildx output) lists it: a platform
+//!   manifest, an attestation manifest, or a nested index;
+//! - **referrer**: it describes another image (a cosign or notation signature, an SBOM),
+//!   either by OCI 1.1 `subjectManifestDigest` or by a legacy cosign tag
+//!   `sha256-<hex>.sig|.att|.sbom`.
+//!
+//! [`follow`] then decides each follower from the images it follows, transitively: a
+//! follower is kept when anything it follows is kept, and expires (in a later delete wave)
+//! when everything it follows expires or, for a referrer, is absent.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Deserialize;
+
+use super::plan::{Decision, Plan, Reason};
+use crate::model::Image;
+
+/// `imageManifestMediaType`s of image indexes, whose children must be read.
+pub const INDEX_MEDIA_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// Index digest → its manifest's text, or why it could not be read.
+pub type Manifests = HashMap<String, Result<String, String>>;
+
+/// Whether the image is an image index.
+pub fn is_index(image: &Image) -> bool {
+    image
+        .manifest_media_type
+        .as_deref()
+        .is_some_and(|t| INDEX_MEDIA_TYPES.contains(&t))
+}
+
+/// An index whose children are unknown: the repository fails closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The index's digest.
+    pub index: String,
+    /// Why its manifest could not be used.
+    pub why: String,
+}
+
+#[derive(Deserialize)]
+struct IndexManifest {
+    manifests: Vec<Descriptor>,
+}
+
+#[derive(Deserialize)]
+struct Descriptor {
+    digest: String,
+}
+
+/// The digests an index manifest lists.
+pub fn children(manifest: &str) -> Result<Vec<String>, String> {
+    serde_json::from_str::<IndexManifest>(manifest)
+        .map(|index| index.manifests.into_iter().map(|d| d.digest).collect())
+        .map_err(|e| format!("not an image index manifest: {e}"))
+}
+
+/// The subject a legacy cosign tag (`sha256-<64 hex>.sig|.att|.sbom`) names.
+fn legacy_subject(tag: &str) -> Option<String> {
+    let (hex, kind) = tag.strip_prefix("sha256-")?.split_once('.')?;
+    let is_hex = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    (is_hex && matches!(kind, "sig" | "att" | "sbom")).then(|| format!("sha256:{hex}"))
+}
+
+/// How an image follows another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Child,
+    Referrer,
+}
+
+/// What each image follows, and the indexes whose children are unknown.
+struct Graph {
+    /// Digest → (link, followed digest), in a stable order.
+    parents: HashMap<String, Vec<(Link, String)>>,
+    unreadable: Vec<Unreadable>,
+}
+
+impl Graph {
+    fn new(images: &[Image], manifests: &Manifests) -> Self {
+        let present: BTreeSet<&str> = images.iter().map(|i| i.digest.as_str()).collect();
+        let mut parents: HashMap<String, Vec<(Link, String)>> = HashMap::new();
+        let mut unreadable = Vec::new();
+        for index in images.iter().filter(|i| is_index(i)) {
+            let listed = match manifests.get(&index.digest) {
+                Some(Ok(text)) => children(text),
+                Some(Err(why)) => Err(why.clone()),
+                None => Err("its manifest was not read".to_owned()),
+            };
+            match listed {
+                Ok(listed) => {
+                    for child in listed.into_iter().filter(|c| present.contains(c.as_str())) {
+                        parents
+                            .entry(child)
+                            .or_default()
+                            .push((Link::Child, index.digest.clone()));
+                    }
+                }
+                Err(why) => unreadable.push(Unreadable {
+                    index: index.digest.clone(),
+                    why,
+                }),
+            }
+        }
+        for image in images {
+            let legacy = image.tags.iter().filter_map(|t| legacy_subject(t));
+            let subjects: BTreeSet<String> =
+                image.subject.clone().into_iter().chain(legacy).collect();
+            for subject in subjects.into_iter().filter(|s| *s != image.digest) {
+                let entry = parents.entry(image.digest.clone()).or_default();
+                entry.push((Link::Referrer, subject));
+            }
+        }
+        Self {
+            parents,
+            unreadable,
+        }
+    }
+
+    /// Followers have a parent; a follower with tags of its own (other than legacy cosign
+    /// tags) also stands on its own before the policy.
+    fn stands_alone(&self, image: &Image) -> bool {
+        !self.parents.contains_key(&image.digest)
+            || image.tags.iter().any(|t| legacy_subject(t).is_none())
+    }
+}
+
+/// The outcome of one image while the followers are resolved.
+#[derive(Debug, Clone)]
+enum Status {
+    /// Kept; with a tag that keeps it, for the reasons of its followers.
+    Kept(Option<String>),
+    /// Expires in this delete wave.
+    Expired(u32),
+}
+
+/// Decides every image: the policy's decisions for the images that stand alone, the graph's
+/// for those that follow others. Each image is resolved once, its parents first.
+struct Resolver<'a> {
+    graph: &'a Graph,
+    images: HashMap<&'a str, &'a Image>,
+    policy: HashMap<String, Decision>,
+    status: HashMap<String, Status>,
+    decisions: HashMap<String, Decision>,
+}
+
+impl Resolver<'_> {
+    fn resolve(&mut self, digest: &str) -> Status {
+        if let Some(status) = self.status.get(digest) {
+            return status.clone();
+        }
+        // A guard first: a cycle (impossible between content-addressed manifests) keeps.
+        self.status.insert(digest.to_owned(), Status::Kept(None));
+        let parents = self.graph.parents.get(digest).cloned().unwrap_or_default();
+        let mut kept_by = None;
+        let mut wave = None;
+        for (link, parent) in &parents {
+            if !self.images.contains_key(parent.as_str()) {
+                continue;
+            }
+            match self.resolve(parent) {
+                Status::Kept(tag) => {
+                    kept_by.get_or_insert((*link, parent.clone(), tag));
+                }
+                Status::Expired(w) => wave = Some(wave.unwrap_or(0).max(w + 1)),
+            }
+        }
+        let (decision, status) = self.settle(digest, &parents, kept_by, wave.unwrap_or(0));
+        self.decisions.insert(digest.to_owned(), decision);
+        self.status.insert(digest.to_owned(), status.clone());
+        status
+    }
+
+    /// The decision on `digest`, once what it follows is resolved.
+    fn settle(
+        &mut self,
+        digest: &str,
+        parents: &[(Link, String)],
+        kept_by: Option<(Link, String, Option<String>)>,
+        wave: u32,
+    ) -> (Decision, Status) {
+        let image = self.images[digest];
+        let own_tag = image.tags.first().cloned();
+        let policy = self.policy.remove(digest);
+        if let Some(kept) = policy.as_ref().filter(|d| !expires(&d.reason)) {
+            return (kept.clone(), Status::Kept(own_tag));
+        }
+        if let Some((link, parent, tag)) = kept_by {
+            let reason = match link {
+                Link::Child => Reason::ListedByKept {
+                    index: parent,
+                    tag: tag.clone(),
+                },
+                Link::Referrer => Reason::SubjectKept {
+                    subject: parent,
+                    tag: tag.clone(),
+                },
+            };
+            return (
+                Decision::new(image.clone(), None, reason),
+                Status::Kept(tag.or(own_tag)),
+            );
+        }
+        if let Some(first) = self
+            .graph
+            .unreadable
+            .first()
+            .filter(|_| image.tags.is_empty())
+        {
+            let reason = Reason::ManifestUnreadable {
+                index: first.index.clone(),
+            };
+            return (
+                Decision::new(image.clone(), None, reason),
+                Status::Kept(None),
+            );
+        }
+        let mut decision = policy.unwrap_or_else(|| {
+            let reason = follower_expiry(parents, |d| self.images.contains_key(d));
+            Decision::new(image.clone(), None, reason)
+        });
+        decision.wave = wave;
+        decision.follows = parents.iter().map(|(_, p)| p.clone()).collect();
+        (decision, Status::Expired(wave))
+    }
+}
+
+/// Whether a policy decision expires the image (the policy's own reasons only).
+fn expires(reason: &Reason) -> bool {
+    matches!(
+        reason,
+        Reason::PushedTooLongAgo { .. } | Reason::BeyondCount { .. }
+    )
+}
+
+/// Why a follower whose parents all expire (or, for a referrer, are absent) expires too.
+fn follower_expiry(parents: &[(Link, String)], present: impl Fn(&str) -> bool) -> Reason {
+    let indexes: Vec<&String> = parents
+        .iter()
+        .filter(|(link, _)| *link == Link::Child)
+        .map(|(_, p)| p)
+        .collect();
+    if let Some(first) = indexes.first() {
+        return Reason::ListedByExpired {
+            index: (*first).clone(),
+            indexes: indexes.len(),
+        };
+    }
+    let subject = parents.first().map(|(_, p)| p.clone()).unwrap_or_default();
+    if present(&subject) {
+        Reason::SubjectExpired { subject }
+    } else {
+        Reason::Orphan { subject }
+    }
+}
+
+/// Decides one repository: the policy decides the images that stand alone, then each image
+/// that follows others (index children, referrers) follows them. With an unreadable index
+/// manifest, no untagged image expires.
+pub fn follow(
+    images: Vec<Image>,
+    manifests: &Manifests,
+    decide_alone: impl FnOnce(Vec<Image>) -> Plan,
+) -> Plan {
+    let graph = Graph::new(&images, manifests);
+    let alone: Vec<Image> = images
+        .iter()
+        .filter(|i| graph.stands_alone(i))
+        .cloned()
+        .collect();
+    let by_policy = decide_alone(alone);
+    let mut resolver = Resolver {
+        graph: &graph,
+        images: images.iter().map(|i| (i.digest.as_str(), i)).collect(),
+        policy: by_policy
+            .expired
+            .into_iter()
+            .chain(by_policy.kept)
+            .map(|d| (d.image.digest.clone(), d))
+            .collect(),
+        status: HashMap::new(),
+        decisions: HashMap::new(),
+    };
+    let mut plan = Plan::default();
+    for image in &images {
+        let status = resolver.resolve(&image.digest);
+        if let Some(decision) = resolver.decisions.remove(&image.digest) {
+            match status {
+                Status::Kept(_) => plan.kept.push(decision),
+                Status::Expired(_) => plan.expired.push(decision),
+            }
+        }
+    }
+    plan.sort();
+    plan.unreadable = graph.unreadable;
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::decide;
+    use crate::decide::policy::Policy;
+    use crate::testing::now;
+    use chrono::TimeDelta;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const OCI_INDEX: &str = INDEX_MEDIA_TYPES[0];
+
+    fn digest(name: &str) -> String {
+        format!("sha256:{name}")
+    }
+
+    fn image(name: &str, tags: &[&str], days: i64) -> Image {
+        let tags = tags.iter().map(|t| t.to_string()).collect();
+        Image::plain(&digest(name), tags, now() - TimeDelta::days(days))
+    }
+
+    fn index(name: &str, tags: &[&str], days: i64) -> Image {
+        Image {
+            manifest_media_type: Some(OCI_INDEX.into()),
+            ..image(name, tags, days)
+        }
+    }
+
+    fn referrer(name: &str, subject: &str, days: i64) -> Image {
+        Image {
+            subject: Some(digest(subject)),
+            ..image(name, &[], days)
+        }
+    }
+
+    fn manifest(children: &[&str]) -> Result<String, String> {
+        let manifests: Vec<_> = children
+            .iter()
+            .map(|c| json!({"digest": digest(c)}))
+            .collect();
+        Ok(json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}).to_string())
+    }
+
+    fn manifests(entries: &[(&str, Result<String, String>)]) -> Manifests {
+        entries
+            .iter()
+            .map(|(d, m)| (digest(d), m.clone()))
+            .collect()
+    }
+
+    /// Untagged images older than 14 days expire; tagged images are kept, except `old-*`
+    /// tags, which expire after 30 days.
+    fn policy() -> Policy {
+        Policy::from_json(
+            &json!({"rules": [
+                {"rulePriority": 1, "selection": {"tagStatus": "tagged", "tagPrefixList": ["old-"],
+                 "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 30},
+                 "action": {"type": "expire"}},
+                {"rulePriority": 2, "selection": {"tagStatus": "untagged",
+                 "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14},
+                 "action": {"type": "expire"}}
+            ]})
+            .to_string(),
+        )
+        .expect("valid policy")
+    }
+
+    /// Expired names in delete order with their waves, and kept names with their reasons.
+    type Outcome = (Vec<(String, u32)>, Vec<(String, String)>);
+
+    fn run(images: Vec<Image>, m: &Manifests) -> Outcome {
+        let plan = decide(images, m, &policy(), now());
+        let name = |d: &Decision| d.image.digest.trim_start_matches("sha256:").to_owned();
+        (
+            plan.expired.iter().map(|d| (name(d), d.wave)).collect(),
+            plan.kept
+                .iter()
+                .map(|d| (name(d), d.reason.to_string()))
+                .collect(),
+        )
+    }
+
+    fn names<T>(list: &[(String, T)]) -> Vec<&str> {
+        list.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn children_of_a_kept_index_are_kept_whatever_their_age() {
+        let images = vec![
+            index("idx", &["v1"], 60),
+            image("amd64", &[], 60),
+            image("arm64", &[], 60),
+            image("att", &[], 60),
+        ];
+        let m = manifests(&[("idx", manifest(&["amd64", "arm64", "att"]))]);
+        let (expired, kept) = run(images, &m);
+        assert!(expired.is_empty(), "{expired:?}");
+        let reasons: Vec<&str> = kept.iter().map(|(_, r)| r.as_str()).collect();
+        assert_eq!(
+            reasons
+                .iter()
+                .filter(|r| r.contains("listed by index sha256:idx, which is kept (tag v1)"))
+                .count(),
+            3,
+            "{kept:?}"
+        );
+    }
+
+    #[test]
+    fn children_of_an_expired_index_expire_after_it() {
+        let images = vec![
+            index("idx", &["old-1"], 60),
+            image("amd64", &[], 1),
+            image("att", &[], 1),
+        ];
+        let m = manifests(&[("idx", manifest(&["amd64", "att"]))]);
+        let (expired, kept) = run(images, &m);
+        assert_eq!(
+            expired,
+            [("idx".into(), 0), ("amd64".into(), 1), ("att".into(), 1)]
+        );
+        assert!(kept.is_empty());
+    }
+
+    #[test]
+    fn a_child_shared_with_a_kept_index_is_kept() {
+        let images = vec![
+            index("old", &["old-1"], 60),
+            index("new", &["v2"], 60),
+            image("shared", &[], 60),
+            image("only-old", &[], 60),
+        ];
+        let m = manifests(&[
+            ("old", manifest(&["shared", "only-old"])),
+            ("new", manifest(&["shared"])),
+        ]);
+        let (expired, kept) = run(images, &m);
+        assert_eq!(names(&expired), ["old", "only-old"]);
+        assert!(names(&kept).contains(&"shared"));
+    }
+
+    #[test]
+    fn nested_indexes_and_referrers_of_children_follow_transitively() {
+        let images = vec![
+            index("top", &["v1"], 60),
+            index("nested", &[], 60),
+            image("leaf", &[], 60),
+            referrer("leaf-sig", "leaf", 60),
+            index("gone-top", &["old-1"], 60),
+            index("gone-nested", &[], 60),
+            image("gone-leaf", &[], 60),
+            referrer("gone-sig", "gone-leaf", 60),
+        ];
+        let m = manifests(&[
+            ("top", manifest(&["nested"])),
+            ("nested", manifest(&["leaf"])),
+            ("gone-top", manifest(&["gone-nested"])),
+            ("gone-nested", manifest(&["gone-leaf"])),
+        ]);
+        let (expired, kept) = run(images, &m);
+        assert_eq!(
+            expired,
+            [
+                ("gone-top".into(), 0),
+                ("gone-nested".into(), 1),
+                ("gone-leaf".into(), 2),
+                ("gone-sig".into(), 3)
+            ]
+        );
+        let reason = |n: &str| kept.iter().find(|(k, _)| k == n).map(|(_, r)| r.clone());
+        assert_eq!(
+            reason("leaf-sig").as_deref(),
+            Some("refers to sha256:leaf, which is kept (tag v1)")
+        );
+    }
+
+    #[test]
+    fn referrers_follow_their_subject_and_orphans_expire() {
+        let images = vec![
+            image("kept", &["v1"], 60),
+            referrer("kept-sig", "kept", 60),
+            image("old", &[], 60),
+            referrer("old-sbom", "old", 1),
+            referrer("orphan", "absent", 1),
+        ];
+        let (expired, kept) = run(images, &Manifests::new());
+        assert_eq!(
+            expired,
+            [
+                ("old".into(), 0),
+                ("orphan".into(), 0),
+                ("old-sbom".into(), 1)
+            ]
+        );
+        assert_eq!(names(&kept), ["kept", "kept-sig"]);
+    }
+
+    #[test]
+    fn legacy_cosign_tags_follow_their_image() {
+        let hex = "a".repeat(64);
+        let subject = image(&hex, &["v1"], 60);
+        let old_hex = "b".repeat(64);
+        let old = image(&old_hex, &[], 60);
+        let sig = image("sig", &[&format!("sha256-{hex}.sig")], 60);
+        let old_att = image("att", &[&format!("sha256-{old_hex}.att")], 1);
+        let (expired, kept) = run(vec![subject, old, sig, old_att], &Manifests::new());
+        assert_eq!(expired, [(old_hex.clone(), 0), ("att".into(), 1)]);
+        assert!(names(&kept).contains(&"sig"), "{kept:?}");
+    }
+
+    #[test]
+    fn followers_are_not_counted_by_count_rules() {
+        let policy = Policy::untagged(None, Some(1)).expect("policy");
+        let images = vec![
+            index("idx", &["v1"], 3),
+            image("amd64", &[], 3),
+            image("arm64", &[], 3),
+            image("loose-new", &[], 1),
+            image("loose-old", &[], 2),
+        ];
+        let m = manifests(&[("idx", manifest(&["amd64", "arm64"]))]);
+        let plan = decide(images, &m, &policy, now());
+        let expired: Vec<&str> = plan
+            .expired
+            .iter()
+            .map(|d| d.image.digest.as_str())
+            .collect();
+        assert_eq!(
+            expired,
+            ["sha256:loose-old"],
+            "only loose untagged images count"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_manifest_keeps_every_untagged_image() {
+        let images = vec![
+            index("idx", &["v1"], 60),
+            image("loose", &[], 60),
+            image("old-tagged", &["old-1"], 60),
+            index("garbled", &["v2"], 60),
+        ];
+        let m = manifests(&[
+            ("idx", Err("KmsError".into())),
+            ("garbled", Ok("{not json".into())),
+        ]);
+        let plan = decide(images, &m, &policy(), now());
+        let expired: Vec<&str> = plan
+            .expired
+            .iter()
+            .map(|d| d.image.digest.as_str())
+            .collect();
+        assert_eq!(expired, ["sha256:old-tagged"], "tagged images still expire");
+        let loose = plan
+            .kept
+            .iter()
+            .find(|d| d.image.digest == "sha256:loose")
+            .expect("kept");
+        assert!(matches!(loose.reason, Reason::ManifestUnreadable { .. }));
+        let unreadable: Vec<&str> = plan.unreadable.iter().map(|u| u.index.as_str()).collect();
+        assert_eq!(unreadable, ["sha256:idx", "sha256:garbled"]);
+    }
+
+    #[test]
+    fn legacy_tags_need_a_full_digest_and_a_known_kind() {
+        let hex = "0123456789abcdef".repeat(4);
+        let cases = [
+            (format!("sha256-{hex}.sig"), Some(format!("sha256:{hex}"))),
+            (format!("sha256-{hex}.sbom"), Some(format!("sha256:{hex}"))),
+            (format!("sha256-{hex}.txt"), None),
+            ("sha256-abc.sig".to_owned(), None),
+            ("v1.sig".to_owned(), None),
+        ];
+        for (tag, subject) in cases {
+            assert_eq!(legacy_subject(&tag), subject, "{tag}");
+        }
+    }
+
+    /// A random repository: images 0..n with random ages and tags, some indexes listing
+    /// random later images, some referrers of random images (present or not).
+    fn repository() -> impl Strategy<Value = (Vec<Image>, Manifests)> {
+        let node = (
+            0i64..60,
+            0u8..4,
+            0u8..6,
+            proptest::collection::vec(0usize..12, 0..4),
+        );
+        proptest::collection::vec(node, 1..12).prop_map(|nodes| {
+            let n = nodes.len();
+            let mut images = Vec::new();
+            let mut m = Manifests::new();
+            for (i, (days, tag, kind, links)) in nodes.into_iter().enumerate() {
+                let tags: Vec<String> = match tag {
+                    0 => vec![format!("v{i}")],
+                    1 => vec![format!("old-{i}")],
+                    _ => vec![],
+                };
+                let mut img = Image::plain(
+                    &format!("sha256:{i:02}"),
+                    tags,
+                    now() - TimeDelta::days(days),
+                );
+                match kind {
+                    0 | 1 => {
+                        img.manifest_media_type = Some(OCI_INDEX.into());
+                        let kids: Vec<String> = links
+                            .iter()
+                            .filter(|&&l| l > i && l < n)
+                            .map(|l| format!("{l:02}"))
+                            .collect();
+                        let kids: Vec<&str> = kids.iter().map(String::as_str).collect();
+                        m.insert(img.digest.clone(), manifest(&kids));
+                    }
+                    2 => img.subject = links.first().map(|l| format!("sha256:{l:02}")),
+                    _ => {}
+                }
+                images.push(img);
+            }
+            (images, m)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn no_follower_of_a_kept_image_expires_and_parents_go_first((images, m) in repository()) {
+            let plan = decide(images.clone(), &m, &policy(), now());
+            let expired: HashMap<&str, u32> =
+                plan.expired.iter().map(|d| (d.image.digest.as_str(), d.wave)).collect();
+            let present: BTreeSet<&str> = images.iter().map(|i| i.digest.as_str()).collect();
+            prop_assert_eq!(plan.expired.len() + plan.kept.len(), images.len());
+            for (index, manifest) in &m {
+                let kids = children(manifest.as_ref().expect("readable")).expect("parses");
+                for kid in kids.iter().filter(|k| present.contains(k.as_str())) {
+                    if let Some(kid_wave) = expired.get(kid.as_str()) {
+                        let index_wave = expired.get(index.as_str());
+                        prop_assert!(index_wave.is_some(), "{} expires but its index {} is kept", kid, index);
+                        prop_assert!(index_wave.is_some_and(|w| w < kid_wave), "{} not after {}", kid, index);
+                    }
+                }
+            }
+            for image in &images {
+                // A manifest cannot name itself as subject; the graph ignores such a link.
+                let real = |s: &&str| present.contains(s) && *s != image.digest;
+                let Some(subject) = image.subject.as_deref().filter(real) else { continue };
+                if let Some(wave) = expired.get(image.digest.as_str()) {
+                    let subject_wave = expired.get(subject);
+                    prop_assert!(subject_wave.is_some_and(|w| w < wave), "referrer {} of kept or later {}", image.digest, subject);
+                }
+            }
+            let waves: Vec<u32> = plan.expired.iter().map(|d| d.wave).collect();
+            prop_assert!(waves.windows(2).all(|w| w[0] <= w[1]), "delete order by wave: {:?}", waves);
+        }
+    }
+}
