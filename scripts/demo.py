@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -119,7 +120,7 @@ def print_run(report: dict, calls: dict[str, int]) -> None:
               sum(map(kept_count, repos)), t.get("failed", 0), t.get("bytesFreed", 0),
               ", ".join(n for n in notes if n)))
 
-    lines = ["SCANNED: images the janitor listed (with untagged-only rules, ECR lists untagged ones alone)",
+    lines = ["SCANNED: every image, tagged or not (tagged indexes tell which untagged images are theirs)",
              f"Estimated saving: about ${t.get('estimatedMonthlySavingUsd', 0):.2f}/month of ECR storage"]
     if t.get("alreadyGone"):
         lines.append(f"Already gone (deleted by someone else during the run): {t['alreadyGone']}")
@@ -136,6 +137,28 @@ def print_run(report: dict, calls: dict[str, int]) -> None:
         print("\nErrors and skips (one line each; the report file has them in full):")
         for note in notes:
             print("  " + shorten(note, WIDTH - 2))
+
+
+GRAPH_REPOSITORY = "platform/gateway"
+SHORT_DIGEST = re.compile(r"sha256:([0-9a-f]{12})[0-9a-f]{52}")
+
+
+def print_reasons(dry_run: dict, repo: str) -> None:
+    """Each image of one repository with what the dry run decided and why: multi-arch
+    indexes, their platform and attestation manifests, and signatures follow each other."""
+    entry = next((r for r in dry_run.get("repositories", []) if r["name"] == repo), None)
+    if entry is None:
+        print(f"\n(the dry run has no {repo})")
+        return
+    rows = [("expire", e) for e in entry.get("expired", [])] + [("keep", k) for k in entry.get("kept") or []]
+    rows.sort(key=lambda r: r[1]["imagePushedAt"])
+    print(f"\nWhy, in {repo} (multi-arch images with attestations and signatures), from the dry run:")
+    for action, e in rows:
+        tags = ",".join(e["imageTags"]) or "-"
+        reason = SHORT_DIGEST.sub(r"\1", e["reason"])  # digests as `docker images` shows them
+        line = f"{action:<6} {e['imageDigest'][7:19]} {e['imagePushedAt'][:10]} {shorten(tags, 14):<14} {reason}"
+        print("  " + shorten(line, WIDTH - 2))
+    print(f"  dry run: {len(entry.get('expired', []))} to delete, {len(entry.get('kept') or [])} to keep")
 
 
 def write_report(report: dict, path: Path) -> str:
@@ -261,7 +284,10 @@ def main() -> int:
               f"{DEFAULT_MAX_AGE_DAYS} days),")
         print(f"               AWS_ENDPOINT_URL={emu.endpoint}")
         watch = LambdaWatch(emu.endpoint, config, log_dir=log_dir).start()
-        print(f"Invoking: cargo lambda invoke bootstrap --data-file {os.path.relpath(args.event, ROOT)}")
+        dry_event = ROOT / "events" / "dry-run.json"
+        print(f"Invoking first: cargo lambda invoke bootstrap --data-file {os.path.relpath(dry_event, ROOT)}")
+        print_reasons(watch.invoke(data_file=dry_event, timeout=1800), GRAPH_REPOSITORY)
+        print(f"\nInvoking: cargo lambda invoke bootstrap --data-file {os.path.relpath(args.event, ROOT)}")
         emu.clear_request_counts()
         report = watch.invoke(data_file=Path(args.event), timeout=1800)
 

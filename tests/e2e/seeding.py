@@ -78,10 +78,37 @@ def _sha(rng: random.Random) -> str:
     return "%07x" % rng.getrandbits(28)
 
 
-def ci_history(emu, now: datetime, rng: random.Random) -> None:
-    """About eight weeks of CI history in five repositories (some 90 images): tags
+def buildx_history(emu, repo: str, now: datetime, rng: random.Random) -> set[str]:
+    """Eight weeks of `docker buildx` pushes, each signed: an image index with amd64 and
+    arm64 manifests and their attestation manifests, plus a cosign signature (an OCI 1.1
+    referrer) of the index. `latest` moves to every build; every fourth build is a release
+    that keeps its `v1.N` tag (and a legacy `sha256-….sig` signature). One signature of an
+    index deleted by hand long ago is left orphaned. Returns the digests a default sweep
+    deletes: every superseded index past the retention, with its children and signatures,
+    and the orphan; everything behind a tag stays, children and signatures included."""
+    expires = set()
+    for week in range(8, 0, -1):
+        when = now - timedelta(weeks=week, hours=rng.uniform(1, 20))
+        release = week % 4 == 0
+        tags = [f"v1.{8 - week}"] if release else []
+        idx = emu.push_index(repo, tags + ["latest"], pushed_at=when, size=int(rng.uniform(80, 120) * MB))
+        sig = emu.push_referrer(repo, idx.digest, pushed_at=when + timedelta(minutes=2))
+        family = {idx.digest, sig, *idx.children}
+        if release:
+            family.add(emu.push_cosign_legacy(repo, idx.digest, "sig", pushed_at=when + timedelta(minutes=3)))
+        if not release and week > 1 and now - when > timedelta(days=DEFAULT_MAX_AGE_DAYS):
+            expires |= family  # `latest` moved on: untagged, and past the retention
+    orphan_subject = "sha256:" + "%064x" % rng.getrandbits(256)
+    expires.add(emu.push_referrer(repo, orphan_subject, pushed_at=now - timedelta(weeks=9)))
+    return expires
+
+
+def ci_history(emu, now: datetime, rng: random.Random) -> dict[str, set[str]]:
+    """About eight weeks of CI history in six repositories (some 150 images): tags
     moved onto newer builds leave older ones untagged. Every push time is relative
-    to ``now``, so a given ``rng`` seed always gives the same ages."""
+    to ``now``, so a given ``rng`` seed always gives the same ages. Returns, for the
+    repository of multi-arch signed images, the digests a default sweep deletes; in the
+    others, exactly the images ``expires_by_default`` names go."""
     start = now - timedelta(weeks=8)
 
     def push(repo, when, tags=(), size_mb=(40, 120)):
@@ -132,3 +159,6 @@ def ci_history(emu, now: datetime, rng: random.Random) -> None:
     for i in range(10):
         when = start + timedelta(days=rng.uniform(0, 55))
         push("ml/training", when, [f"exp-{i:03d}"] if i % 4 == 0 else (), (600, 900))
+
+    # platform/gateway: multi-arch builds with attestations and signatures.
+    return {"platform/gateway": buildx_history(emu, "platform/gateway", now, rng)}
