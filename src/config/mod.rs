@@ -23,6 +23,10 @@ pub const DEFAULT_UNTAGGED_MAX_AGE_DAYS: u32 = 14;
 pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 /// Upper bound for `MAX_CONCURRENCY`: beyond this ECR throttles more than it helps.
 pub const MAX_MAX_CONCURRENCY: usize = 64;
+/// Default for `MAX_DELETIONS_PER_RUN`.
+pub const DEFAULT_MAX_DELETIONS_PER_RUN: u64 = 10_000;
+/// Default for `MAX_TAGGED_DELETE_PERCENT`.
+pub const DEFAULT_MAX_TAGGED_DELETE_PERCENT: u32 = 50;
 
 /// The janitor's settings, as ops set them through environment variables.
 #[derive(Debug, Clone)]
@@ -44,6 +48,40 @@ pub struct Settings {
     pub repositories: RepositoryFilter,
     /// Repositories processed at once.
     pub max_concurrency: usize,
+    /// Which users of images are looked up, so their images are never deleted.
+    pub in_use: InUseLookup,
+    /// Limits on how much one run may delete.
+    pub brakes: Brakes,
+}
+
+/// `PROTECT_IN_USE` and `PROTECT_LAMBDA_VERSIONS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InUseLookup {
+    /// Running and about-to-run ECS tasks, and the task definitions of service deployments.
+    pub ecs: bool,
+    /// Lambda functions packaged as images.
+    pub lambda: bool,
+    /// Every published version (`all`), or only `$LATEST` and the versions aliases point to.
+    pub lambda_versions: LambdaVersions,
+}
+
+/// Which versions of a Lambda function protect their image (`PROTECT_LAMBDA_VERSIONS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LambdaVersions {
+    /// `$LATEST` and every published version.
+    All,
+    /// `$LATEST` and the versions an alias points to, weighted routing included.
+    Aliased,
+}
+
+/// `MAX_DELETIONS_PER_RUN` and `MAX_TAGGED_DELETE_PERCENT`; None is `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Brakes {
+    /// Once a run has sent this many images for deletion, the rest wait for the next run.
+    pub max_deletions_per_run: Option<u64>,
+    /// A repository whose plan would delete more than this share of its tagged images is
+    /// left untouched.
+    pub max_tagged_delete_percent: Option<u32>,
 }
 
 /// One bad variable and what it accepts.
@@ -95,6 +133,8 @@ impl Config {
             DEFAULT_MAX_CONCURRENCY,
             parse_concurrency,
         );
+        let in_use = in_use_lookup(&mut env);
+        let brakes = brakes(&mut env);
         let problems = env.into_problems();
         match default {
             Some(default) if problems.is_empty() => Ok(Config {
@@ -107,6 +147,8 @@ impl Config {
                     },
                     repositories,
                     max_concurrency,
+                    in_use,
+                    brakes,
                 },
             }),
             _ => Err(ConfigError { problems }),
@@ -197,6 +239,71 @@ fn repository_filter<L: Fn(&str) -> Option<String>>(env: &mut Env<L>) -> Reposit
         parse_globs,
     );
     RepositoryFilter::new(include, exclude)
+}
+
+/// `PROTECT_IN_USE` (a comma list of `ecs`, `lambda`, or `none`) and
+/// `PROTECT_LAMBDA_VERSIONS` (`all` or `aliased`).
+fn in_use_lookup<L: Fn(&str) -> Option<String>>(env: &mut Env<L>) -> InUseLookup {
+    let everything = (true, true);
+    let (ecs, lambda) = env.parse("PROTECT_IN_USE", everything, everything, |v| {
+        let bad = || {
+            format!("{v:?} is not accepted; expected a comma list of ecs, lambda, or none")
+        };
+        if v.eq_ignore_ascii_case("none") {
+            return Ok((false, false));
+        }
+        let mut chosen = (false, false);
+        for item in v.split(',').map(|i| i.trim().to_ascii_lowercase()) {
+            match item.as_str() {
+                "ecs" => chosen.0 = true,
+                "lambda" => chosen.1 = true,
+                _ => return Err(bad()),
+            }
+        }
+        Ok(chosen)
+    });
+    let all = LambdaVersions::All;
+    let lambda_versions = env.parse("PROTECT_LAMBDA_VERSIONS", all, all, |v| {
+        match v.to_ascii_lowercase().as_str() {
+            "all" => Ok(LambdaVersions::All),
+            "aliased" => Ok(LambdaVersions::Aliased),
+            _ => Err(format!("{v:?} is not accepted; expected all or aliased")),
+        }
+    });
+    InUseLookup {
+        ecs,
+        lambda,
+        lambda_versions,
+    }
+}
+
+/// `MAX_DELETIONS_PER_RUN` (N ≥ 1 or `off`) and `MAX_TAGGED_DELETE_PERCENT` (0–100 or `off`).
+fn brakes<L: Fn(&str) -> Option<String>>(env: &mut Env<L>) -> Brakes {
+    let default = Some(DEFAULT_MAX_DELETIONS_PER_RUN);
+    let max_deletions_per_run = env.parse("MAX_DELETIONS_PER_RUN", default, default, |v| {
+        match v.parse::<u64>() {
+            _ if v.eq_ignore_ascii_case("off") => Ok(None),
+            Ok(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(format!(
+                "{v:?} is not accepted; expected a whole number of images ≥ 1, or off"
+            )),
+        }
+    });
+    let default = Some(DEFAULT_MAX_TAGGED_DELETE_PERCENT);
+    let max_tagged_delete_percent =
+        env.parse("MAX_TAGGED_DELETE_PERCENT", default, default, |v| {
+            match v.parse::<u32>() {
+                _ if v.eq_ignore_ascii_case("off") => Ok(None),
+                Ok(n) if n <= 100 => Ok(Some(n)),
+                _ => Err(format!(
+                    "{v:?} is not accepted; expected a whole percentage from 0 to 100, or off"
+                )),
+            }
+        });
+    Brakes {
+        max_deletions_per_run,
+        max_tagged_delete_percent,
+    }
 }
 
 /// `MAX_CONCURRENCY`: 1 to [`MAX_MAX_CONCURRENCY`].
@@ -416,6 +523,47 @@ mod tests {
         ];
         for (vars, expected) in cases {
             assert_eq!(bad_vars(vars), *expected, "{vars:?}");
+        }
+    }
+
+    #[test]
+    fn in_use_protection_and_brakes() {
+        let c = load(&[]).expect("defaults");
+        let lookup = c.sweep.in_use;
+        assert_eq!((lookup.ecs, lookup.lambda), (true, true), "both on by default");
+        assert_eq!(lookup.lambda_versions, LambdaVersions::All);
+        assert_eq!(
+            c.sweep.brakes,
+            Brakes {
+                max_deletions_per_run: Some(10_000),
+                max_tagged_delete_percent: Some(50),
+            }
+        );
+        let c = load(&[
+            ("PROTECT_IN_USE", "lambda"),
+            ("PROTECT_LAMBDA_VERSIONS", "aliased"),
+            ("MAX_DELETIONS_PER_RUN", "off"),
+            ("MAX_TAGGED_DELETE_PERCENT", "0"),
+        ])
+        .expect("valid");
+        let lookup = c.sweep.in_use;
+        assert_eq!((lookup.ecs, lookup.lambda), (false, true));
+        assert_eq!(lookup.lambda_versions, LambdaVersions::Aliased);
+        assert_eq!(c.sweep.brakes.max_deletions_per_run, None);
+        assert_eq!(c.sweep.brakes.max_tagged_delete_percent, Some(0));
+        let none = load(&[("PROTECT_IN_USE", "none")]).expect("valid").sweep.in_use;
+        assert_eq!((none.ecs, none.lambda), (false, false));
+        let both = load(&[("PROTECT_IN_USE", " ECS , lambda")]).expect("valid").sweep.in_use;
+        assert_eq!((both.ecs, both.lambda), (true, true));
+        for (var, value) in [
+            ("PROTECT_IN_USE", "ecs,eks"),
+            ("PROTECT_IN_USE", "ecs,"),
+            ("PROTECT_LAMBDA_VERSIONS", "latest"),
+            ("MAX_DELETIONS_PER_RUN", "0"),
+            ("MAX_DELETIONS_PER_RUN", "lots"),
+            ("MAX_TAGGED_DELETE_PERCENT", "101"),
+        ] {
+            assert_eq!(bad_vars(&[(var, value)]), [var], "{var}={value}");
         }
     }
 
