@@ -61,3 +61,40 @@ pub struct ImageFailure {
     /// ECR's explanation.
     pub failure_reason: String,
 }
+
+/// An image something runs or is about to run (an ECS task or service, a Lambda function
+/// version): the janitor protects it from deletion.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageUse {
+    /// The image reference as the service gives it, e.g.
+    /// `123456789012.dkr.ecr.us-east-1.amazonaws.com/team/api:v3` or `…/team/api@sha256:…`.
+    pub reference: String,
+    /// The image's digest when the service resolved it or the reference pins it; None for a
+    /// reference by tag, which protects whatever image holds the tag.
+    pub digest: Option<String>,
+    /// Who uses the image, for the report, e.g. `ECS task prod/0123abcd`,
+    /// `ECS service prod/api`, `Lambda function worker:3`.
+    pub user: String,
+}
+
+impl ImageUse {
+    /// A use of `reference` by `user`. The digest is `resolved` when the service gave one,
+    /// else the one a `…@sha256:…` reference pins, else None.
+    pub fn new(reference: String, resolved: Option<String>, user: String) -> Self {
+        let digest = resolved.or_else(|| Self::pinned_digest(&reference).map(str::to_owned));
+        Self {
+            reference,
+            digest,
+            user,
+        }
+    }
+
+    /// The digest a `…@sha256:…` reference pins; None for a reference by tag.
+    pub fn pinned_digest(reference: &str) -> Option<&str> {
+        reference
+            .rsplit_once('@')
+            .map(|(_, digest)| digest)
+            .filter(|digest| digest.starts_with("sha256:"))
+    }
+}

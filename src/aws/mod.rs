@@ -7,6 +7,8 @@
 use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 pub mod ecr;
+pub mod ecs;
+pub mod functions;
 
 /// SDK attempts per call: enough to ride out throttling with the SDK's backoff.
 pub const MAX_ATTEMPTS: u32 = 10;
