@@ -11,6 +11,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::aws::ecr::Registry;
+use crate::aws::ecs::Ecs;
+use crate::aws::functions::Functions;
 use crate::aws::AwsError;
 use crate::report::{sink, RunReport};
 use crate::run::deadline::stop_starting_at;
@@ -25,6 +27,10 @@ pub enum LambdaError {
     /// The registry could not be listed.
     #[error(transparent)]
     Registry(#[from] AwsError),
+    /// The run deleted nothing because it could not know what is safe (the report, with the
+    /// reason, is in the logs).
+    #[error("safety stop, nothing was deleted: {0}")]
+    SafetyStop(String),
 }
 
 impl From<LambdaError> for Diagnostic {
@@ -32,6 +38,7 @@ impl From<LambdaError> for Diagnostic {
         let error_type = match e {
             LambdaError::Input(_) => "InvalidInput",
             LambdaError::Registry(_) => "RegistryError",
+            LambdaError::SafetyStop(_) => "SafetyStop",
         };
         Self {
             error_type: error_type.into(),
@@ -40,36 +47,39 @@ impl From<LambdaError> for Diagnostic {
     }
 }
 
-/// Handles one invocation.
-pub async fn handle<R: Registry>(
-    janitor: &Janitor<R>,
+/// Handles one invocation. A safety stop is an error, so that the function's error alarm
+/// fires; its report is in the logs.
+pub async fn handle<R: Registry, E: Ecs, F: Functions>(
+    janitor: &Janitor<R, E, F>,
     event: LambdaEvent<Value>,
 ) -> Result<RunReport, LambdaError> {
     let (payload, context) = event.into_parts();
     let options = janitor.options(Overrides::from_event(&payload)?)?;
     let stop = stop_starting_at(context.deadline(), SystemTime::now(), Instant::now());
-    let report = janitor.run(&options, stop).await?;
+    let report = janitor.run(options, stop).await?;
     sink::log(&report);
+    if let Some(why) = &report.safety_stop {
+        return Err(LambdaError::SafetyStop(why.clone()));
+    }
     Ok(sink::fit(report, sink::MAX_RESPONSE_BYTES))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{config, images, FakeRegistry};
+    use crate::testing::{images, FakeCompute, FakeRegistry};
     use lambda_runtime::Context;
     use serde_json::json;
 
     const SCHEDULED: &str = include_str!("../events/scheduled.json");
 
-    fn janitor(vars: &[(&str, &str)], registry: FakeRegistry) -> Janitor<FakeRegistry> {
-        Janitor::new(config(vars), registry)
+    type Fake = Janitor<FakeRegistry, FakeCompute, FakeCompute>;
+
+    fn janitor(vars: &[(&str, &str)], registry: FakeRegistry) -> Fake {
+        crate::testing::janitor(vars, registry, FakeCompute::default())
     }
 
-    async fn invoke(
-        janitor: &Janitor<FakeRegistry>,
-        payload: Value,
-    ) -> Result<RunReport, Diagnostic> {
+    async fn invoke(janitor: &Fake, payload: Value) -> Result<RunReport, Diagnostic> {
         handle(janitor, LambdaEvent::new(payload, Context::default()))
             .await
             .map_err(Diagnostic::from)
@@ -89,7 +99,7 @@ mod tests {
         let report = invoke(&janitor, event).await.expect("runs");
         assert!(!report.dry_run && report.complete);
         assert_eq!(report.totals.deleted, 3);
-        assert_eq!(janitor.registry.deleted().len(), 3);
+        assert_eq!(janitor.services.registry.deleted().len(), 3);
     }
 
     #[tokio::test]
@@ -106,7 +116,7 @@ mod tests {
             .collect();
         assert_eq!(names, ["b"]);
         assert_eq!(report.totals.expired, 1);
-        assert!(janitor.registry.calls("delete").is_empty());
+        assert!(janitor.services.registry.calls("delete").is_empty());
     }
 
     #[tokio::test]
@@ -121,14 +131,33 @@ mod tests {
             "{}",
             error.error_message
         );
-        assert!(janitor.registry.calls("images").is_empty());
+        assert!(janitor.services.registry.calls("images").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_in_use_lookup_is_a_safety_stop_error_and_deletes_nothing() {
+        let denied = FakeCompute {
+            denied: true,
+            ..FakeCompute::default()
+        };
+        let janitor = crate::testing::janitor(&[("DRY_RUN", "false")], two_repositories(), denied);
+        let error = invoke(&janitor, Value::Null)
+            .await
+            .expect_err("safety stop");
+        assert_eq!(error.error_type, "SafetyStop");
+        assert!(
+            error.error_message.contains("ecs:ListClusters"),
+            "{}",
+            error.error_message
+        );
+        assert!(janitor.services.registry.calls("delete").is_empty());
     }
 
     #[tokio::test]
     async fn a_report_too_big_for_the_response_comes_back_as_its_summary() {
         // 40,000 expired entries of ~190 bytes each make a report over 5 MB.
         let registry = FakeRegistry::with(vec![("big", images("x", 40_000, 30, None))]);
-        let janitor = janitor(&[], registry);
+        let janitor = janitor(&[("MAX_DELETIONS_PER_RUN", "off")], registry);
         let report = invoke(&janitor, Value::Null).await.expect("runs");
         assert!(report.image_lists_omitted);
         assert!(report.repositories[0].expired.is_empty());

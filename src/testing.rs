@@ -1,5 +1,5 @@
-//! Test support shared by the unit tests: one configuration builder and one in-memory
-//! registry that records its calls.
+//! Test support shared by the unit tests: one configuration builder, an in-memory registry
+//! that records its calls, and fake ECS/Lambda.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -8,9 +8,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::aws::ecr::{DeleteOutcome, ManifestRead, Recheck, Registry, BATCH_LIMIT};
+use crate::aws::ecs::{ContainerImage, Described, Ecs, Service, Task};
+use crate::aws::functions::{FunctionImage, Functions};
 use crate::aws::AwsError;
 use crate::config::{Config, ConfigError};
 use crate::model::{Image, ImageFailure, Repository};
+use crate::run::{Janitor, Services};
 
 /// Environment variables of one case.
 pub type Vars<'a> = &'a [(&'a str, &'a str)];
@@ -59,6 +62,8 @@ pub fn images(prefix: &str, n: usize, days_old: i64, tag: Option<&str>) -> Vec<I
 pub struct FakeRegistry {
     /// Repository name → its images.
     pub images: Vec<(String, Vec<Image>)>,
+    /// Repository name → its ARN, where a test needs a real one (default `arn:<name>`).
+    pub arns: Vec<(String, String)>,
     /// Repository name → its resource tags.
     pub tags: Vec<(String, Vec<(String, String)>)>,
     /// Repositories whose listing fails with AccessDenied.
@@ -113,7 +118,11 @@ impl Registry for FakeRegistry {
             .iter()
             .map(|(name, _)| Repository {
                 name: name.clone(),
-                arn: format!("arn:{name}"),
+                arn: self
+                    .arns
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or_else(|| format!("arn:{name}"), |(_, arn)| arn.clone()),
             })
             .collect())
     }
@@ -195,4 +204,115 @@ impl Registry for FakeRegistry {
             .extend(outcome.deleted.clone());
         Ok(outcome)
     }
+}
+
+/// ECS and Lambda as a run sees them: one cluster `prod` whose running tasks use `tasks`
+/// (image reference, resolved digest), no image functions; or, with `denied`, an ECS that
+/// refuses to be listed.
+#[derive(Default)]
+pub struct FakeCompute {
+    /// (image reference, digest) of each running task's one container.
+    pub tasks: Vec<(String, Option<String>)>,
+    /// ListClusters fails with AccessDenied.
+    pub denied: bool,
+}
+
+impl Ecs for FakeCompute {
+    async fn clusters(&self) -> Result<Vec<String>, AwsError> {
+        if self.denied {
+            return Err(AwsError {
+                operation: "ListClusters",
+                code: Some("AccessDeniedException".into()),
+                message: "not authorized to perform: ecs:ListClusters".into(),
+            });
+        }
+        Ok(vec!["prod".into()])
+    }
+
+    async fn running_tasks(&self, _cluster: &str) -> Result<Vec<String>, AwsError> {
+        Ok((0..self.tasks.len()).map(|i| format!("task-{i}")).collect())
+    }
+
+    async fn describe_tasks(
+        &self,
+        _cluster: &str,
+        tasks: &[String],
+    ) -> Result<Described<Task>, AwsError> {
+        let found = tasks
+            .iter()
+            .filter_map(|arn| {
+                let i: usize = arn.strip_prefix("task-")?.parse().ok()?;
+                let (image, digest) = self.tasks.get(i)?.clone();
+                Some(Task {
+                    arn: arn.clone(),
+                    containers: vec![ContainerImage { image, digest }],
+                })
+            })
+            .collect();
+        Ok(Described {
+            found,
+            failures: Vec::new(),
+        })
+    }
+
+    async fn services(&self, _cluster: &str) -> Result<Vec<String>, AwsError> {
+        Ok(Vec::new())
+    }
+
+    async fn describe_services(
+        &self,
+        _cluster: &str,
+        _services: &[String],
+    ) -> Result<Described<Service>, AwsError> {
+        Ok(Described {
+            found: Vec::new(),
+            failures: Vec::new(),
+        })
+    }
+
+    async fn container_images(&self, _task_definition: &str) -> Result<Vec<String>, AwsError> {
+        Ok(Vec::new())
+    }
+}
+
+impl Functions for FakeCompute {
+    async fn image_functions(&self) -> Result<Vec<String>, AwsError> {
+        Ok(Vec::new())
+    }
+
+    async fn versions(&self, _function: &str) -> Result<Vec<String>, AwsError> {
+        Ok(Vec::new())
+    }
+
+    async fn aliased_versions(&self, _function: &str) -> Result<Vec<String>, AwsError> {
+        Ok(Vec::new())
+    }
+
+    async fn image(
+        &self,
+        _function: &str,
+        _qualifier: &str,
+    ) -> Result<Option<FunctionImage>, AwsError> {
+        Ok(None)
+    }
+}
+
+/// A janitor over a fake registry and fake ECS/Lambda.
+pub fn janitor(
+    vars: Vars,
+    registry: FakeRegistry,
+    compute: FakeCompute,
+) -> Janitor<FakeRegistry, FakeCompute, FakeCompute> {
+    let compute_too = FakeCompute {
+        tasks: Vec::new(),
+        denied: false,
+    };
+    Janitor::new(
+        config(vars),
+        Services {
+            registry,
+            ecs: compute,
+            functions: compute_too,
+        },
+    )
 }

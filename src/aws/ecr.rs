@@ -7,13 +7,12 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 
-use aws_config::retry::RetryConfig;
-use aws_config::BehaviorVersion;
+use aws_config::SdkConfig;
 use aws_sdk_ecr::error::ProvideErrorMetadata;
 use aws_sdk_ecr::types::{ImageDetail, ImageIdentifier};
 use chrono::{DateTime, Utc};
 
-use super::{AwsError, MAX_ATTEMPTS};
+use super::AwsError;
 use crate::decide::graph::INDEX_MEDIA_TYPES;
 use crate::model::{Image, ImageFailure, Repository};
 
@@ -101,14 +100,9 @@ impl EcrRegistry {
         Self { client }
     }
 
-    /// A client from the standard AWS environment (`AWS_REGION`, credentials,
-    /// `AWS_ENDPOINT_URL`), retrying throttling and 5xx with the SDK's standard backoff.
-    pub async fn from_env() -> Self {
-        let shared = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-            .load()
-            .await;
-        Self::new(aws_sdk_ecr::Client::new(&shared))
+    /// A client from a shared AWS configuration ([`super::shared_config`]).
+    pub fn from_shared(shared: &SdkConfig) -> Self {
+        Self::new(aws_sdk_ecr::Client::new(shared))
     }
 }
 

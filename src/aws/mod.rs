@@ -4,6 +4,8 @@
 //! per-item failures into data; only a call that failed after the SDK's retries is an
 //! [`AwsError`].
 
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 pub mod ecr;
@@ -12,6 +14,15 @@ pub mod functions;
 
 /// SDK attempts per call: enough to ride out throttling with the SDK's backoff.
 pub const MAX_ATTEMPTS: u32 = 10;
+
+/// The shared AWS configuration of the standard environment (`AWS_REGION`, credentials,
+/// `AWS_ENDPOINT_URL`), retrying throttling and 5xx with the SDK's standard backoff.
+pub async fn shared_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .load()
+        .await
+}
 
 /// A call to AWS that failed after the SDK's retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

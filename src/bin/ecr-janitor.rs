@@ -93,7 +93,7 @@ async fn sweep(dry_run: bool, event: Option<PathBuf>, format: Format) -> Result<
     }
     let options = janitor.options(overrides).map_err(usage)?;
     let report = janitor
-        .run(&options, None)
+        .run(options, None)
         .await
         .map_err(|e| Failure::Run(e.into()))?;
     match format {
@@ -103,7 +103,10 @@ async fn sweep(dry_run: bool, event: Option<PathBuf>, format: Format) -> Result<
         }
         Format::Table => print!("{}", report.to_table()),
     }
-    Ok(report.totals.repository_errors == 0)
+    if let Some(why) = &report.safety_stop {
+        eprintln!("error: safety stop, nothing was deleted: {why}");
+    }
+    Ok(report.totals.repository_errors == 0 && report.safety_stop.is_none())
 }
 
 fn plan_images(

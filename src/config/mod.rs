@@ -10,6 +10,7 @@ use std::fmt;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use crate::aws::functions::LambdaVersions;
 use crate::decide::policy::Policy;
 use crate::decide::scope::{Policies, RepositoryFilter};
 
@@ -63,15 +64,6 @@ pub struct InUseLookup {
     pub lambda: bool,
     /// Every published version (`all`), or only `$LATEST` and the versions aliases point to.
     pub lambda_versions: LambdaVersions,
-}
-
-/// Which versions of a Lambda function protect their image (`PROTECT_LAMBDA_VERSIONS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LambdaVersions {
-    /// `$LATEST` and every published version.
-    All,
-    /// `$LATEST` and the versions an alias points to, weighted routing included.
-    Aliased,
 }
 
 /// `MAX_DELETIONS_PER_RUN` and `MAX_TAGGED_DELETE_PERCENT`; None is `off`.
@@ -246,9 +238,8 @@ fn repository_filter<L: Fn(&str) -> Option<String>>(env: &mut Env<L>) -> Reposit
 fn in_use_lookup<L: Fn(&str) -> Option<String>>(env: &mut Env<L>) -> InUseLookup {
     let everything = (true, true);
     let (ecs, lambda) = env.parse("PROTECT_IN_USE", everything, everything, |v| {
-        let bad = || {
-            format!("{v:?} is not accepted; expected a comma list of ecs, lambda, or none")
-        };
+        let bad =
+            || format!("{v:?} is not accepted; expected a comma list of ecs, lambda, or none");
         if v.eq_ignore_ascii_case("none") {
             return Ok((false, false));
         }
@@ -290,16 +281,15 @@ fn brakes<L: Fn(&str) -> Option<String>>(env: &mut Env<L>) -> Brakes {
         }
     });
     let default = Some(DEFAULT_MAX_TAGGED_DELETE_PERCENT);
-    let max_tagged_delete_percent =
-        env.parse("MAX_TAGGED_DELETE_PERCENT", default, default, |v| {
-            match v.parse::<u32>() {
-                _ if v.eq_ignore_ascii_case("off") => Ok(None),
-                Ok(n) if n <= 100 => Ok(Some(n)),
-                _ => Err(format!(
-                    "{v:?} is not accepted; expected a whole percentage from 0 to 100, or off"
-                )),
-            }
-        });
+    let max_tagged_delete_percent = env.parse("MAX_TAGGED_DELETE_PERCENT", default, default, |v| {
+        match v.parse::<u32>() {
+            _ if v.eq_ignore_ascii_case("off") => Ok(None),
+            Ok(n) if n <= 100 => Ok(Some(n)),
+            _ => Err(format!(
+                "{v:?} is not accepted; expected a whole percentage from 0 to 100, or off"
+            )),
+        }
+    });
     Brakes {
         max_deletions_per_run,
         max_tagged_delete_percent,
@@ -530,7 +520,11 @@ mod tests {
     fn in_use_protection_and_brakes() {
         let c = load(&[]).expect("defaults");
         let lookup = c.sweep.in_use;
-        assert_eq!((lookup.ecs, lookup.lambda), (true, true), "both on by default");
+        assert_eq!(
+            (lookup.ecs, lookup.lambda),
+            (true, true),
+            "both on by default"
+        );
         assert_eq!(lookup.lambda_versions, LambdaVersions::All);
         assert_eq!(
             c.sweep.brakes,
@@ -551,9 +545,15 @@ mod tests {
         assert_eq!(lookup.lambda_versions, LambdaVersions::Aliased);
         assert_eq!(c.sweep.brakes.max_deletions_per_run, None);
         assert_eq!(c.sweep.brakes.max_tagged_delete_percent, Some(0));
-        let none = load(&[("PROTECT_IN_USE", "none")]).expect("valid").sweep.in_use;
+        let none = load(&[("PROTECT_IN_USE", "none")])
+            .expect("valid")
+            .sweep
+            .in_use;
         assert_eq!((none.ecs, none.lambda), (false, false));
-        let both = load(&[("PROTECT_IN_USE", " ECS , lambda")]).expect("valid").sweep.in_use;
+        let both = load(&[("PROTECT_IN_USE", " ECS , lambda")])
+            .expect("valid")
+            .sweep
+            .in_use;
         assert_eq!((both.ecs, both.lambda), (true, true));
         for (var, value) in [
             ("PROTECT_IN_USE", "ecs,eks"),

@@ -11,7 +11,7 @@
 //! follower is kept when anything it follows is kept, and expires (in a later delete wave)
 //! when everything it follows expires or, for a referrer, is absent.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Deserialize;
 
@@ -144,6 +144,7 @@ enum Status {
 /// for those that follow others. Each image is resolved once, its parents first.
 struct Resolver<'a> {
     graph: &'a Graph,
+    protected: &'a BTreeMap<String, String>,
     images: HashMap<&'a str, &'a Image>,
     policy: HashMap<String, Decision>,
     status: HashMap<String, Status>,
@@ -190,6 +191,13 @@ impl Resolver<'_> {
         let policy = self.policy.remove(digest);
         if let Some(kept) = policy.as_ref().filter(|d| !expires(&d.reason)) {
             return (kept.clone(), Status::Kept(own_tag));
+        }
+        if let Some(user) = self.protected.get(digest) {
+            let reason = Reason::InUse { user: user.clone() };
+            return (
+                Decision::new(image.clone(), None, reason),
+                Status::Kept(own_tag),
+            );
         }
         if let Some((link, parent, tag)) = kept_by {
             let reason = match link {
@@ -260,12 +268,14 @@ fn follower_expiry(parents: &[(Link, String)], present: impl Fn(&str) -> bool) -
     }
 }
 
-/// Decides one repository: the policy decides the images that stand alone, then each image
+/// Decides one repository: the policy decides the images that stand alone, an image in use
+/// (`protected`: digest → who uses it) is kept whatever the policy says, then each image
 /// that follows others (index children, referrers) follows them. With an unreadable index
 /// manifest, no untagged image expires.
 pub fn follow(
     images: Vec<Image>,
     manifests: &Manifests,
+    protected: &BTreeMap<String, String>,
     decide_alone: impl FnOnce(Vec<Image>) -> Plan,
 ) -> Plan {
     let graph = Graph::new(&images, manifests);
@@ -277,6 +287,7 @@ pub fn follow(
     let by_policy = decide_alone(alone);
     let mut resolver = Resolver {
         graph: &graph,
+        protected,
         images: images.iter().map(|i| (i.digest.as_str(), i)).collect(),
         policy: by_policy
             .expired
@@ -373,7 +384,7 @@ mod tests {
     type Outcome = (Vec<(String, u32)>, Vec<(String, String)>);
 
     fn run(images: Vec<Image>, m: &Manifests) -> Outcome {
-        let plan = decide(images, m, &policy(), now());
+        let plan = decide(images, m, &BTreeMap::new(), &policy(), now());
         let name = |d: &Decision| d.image.digest.trim_start_matches("sha256:").to_owned();
         (
             plan.expired.iter().map(|d| (name(d), d.wave)).collect(),
@@ -523,7 +534,7 @@ mod tests {
             image("loose-old", &[], 2),
         ];
         let m = manifests(&[("idx", manifest(&["amd64", "arm64"]))]);
-        let plan = decide(images, &m, &policy, now());
+        let plan = decide(images, &m, &BTreeMap::new(), &policy, now());
         let expired: Vec<&str> = plan
             .expired
             .iter()
@@ -548,7 +559,7 @@ mod tests {
             ("idx", Err("KmsError".into())),
             ("garbled", Ok("{not json".into())),
         ]);
-        let plan = decide(images, &m, &policy(), now());
+        let plan = decide(images, &m, &BTreeMap::new(), &policy(), now());
         let expired: Vec<&str> = plan
             .expired
             .iter()
@@ -627,7 +638,7 @@ mod tests {
     proptest! {
         #[test]
         fn no_follower_of_a_kept_image_expires_and_parents_go_first((images, m) in repository()) {
-            let plan = decide(images.clone(), &m, &policy(), now());
+            let plan = decide(images.clone(), &m, &BTreeMap::new(), &policy(), now());
             let expired: HashMap<&str, u32> =
                 plan.expired.iter().map(|d| (d.image.digest.as_str(), d.wave)).collect();
             let present: BTreeSet<&str> = images.iter().map(|i| i.digest.as_str()).collect();

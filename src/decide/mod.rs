@@ -12,28 +12,41 @@
 //! 3. [`decide`]: per image, expired or kept, with a [`plan::Reason`] each:
 //!    - [`plan::plan`] applies the policy, exactly as ECR's lifecycle-policy rules would, to
 //!      the images that stand alone;
+//!    - [`protect`]: an image that ECS or Lambda uses is kept, whatever the policy says;
 //!    - [`graph::follow`] decides the images that follow others (children of image indexes,
 //!      signatures and SBOMs of their subjects) from what they follow, and orders deletions
 //!      so that an index goes before its children and a subject before its referrers. An
 //!      unreadable index manifest keeps every untagged image of the repository.
 //!
+//! 4. [`brakes::tagged_brake`]: a plan that would delete too large a share of a repository's
+//!    tagged images is not carried out; [`scope::rotate`] makes successive runs start from
+//!    different repositories, so none waits forever behind a deadline or the deletion brake.
+//!
 //! [`policy`] parses and validates ECR lifecycle-policy documents with ECR's own rules.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use crate::model::Image;
 
+pub mod brakes;
 pub mod graph;
 pub mod plan;
 pub mod policy;
+pub mod protect;
 pub mod scope;
 
 /// Decides one repository: what expires, what stays, why, and in which order to delete.
+/// `in_use` maps the digests ECS and Lambda use to who uses them.
 pub fn decide(
     images: Vec<Image>,
     manifests: &graph::Manifests,
+    in_use: &BTreeMap<String, String>,
     policy: &policy::Policy,
     now: DateTime<Utc>,
 ) -> plan::Plan {
-    graph::follow(images, manifests, |alone| plan::plan(alone, policy, now))
+    graph::follow(images, manifests, in_use, |alone| {
+        plan::plan(alone, policy, now)
+    })
 }

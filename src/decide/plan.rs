@@ -93,6 +93,11 @@ pub enum Reason {
         /// The missing subject.
         subject: String,
     },
+    /// Kept: an ECS task or service, or a Lambda function, uses it.
+    InUse {
+        /// Who uses it, e.g. `ECS service prod/api`.
+        user: String,
+    },
     /// Kept: an index manifest in the repository could not be read, so which untagged images
     /// are its children is unknown.
     ManifestUnreadable {
@@ -160,6 +165,7 @@ impl fmt::Display for Reason {
             Reason::Orphan { subject } => {
                 write!(f, "refers to {subject}, which is not in the repository")
             }
+            Reason::InUse { user } => write!(f, "in use by {user}"),
             Reason::ManifestUnreadable { index } => write!(
                 f,
                 "the manifest of index {index} could not be read, so nothing untagged is \

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use globset::GlobSet;
 
 use super::policy::Policy;
@@ -71,6 +72,24 @@ pub fn select(
         requested_not_found,
     }
 }
+
+/// Puts `repositories` (sorted by name) in the order a run visits them: rotated to start at
+/// a point that moves with `now`, so that runs cut short by the deadline or the deletion
+/// brake do not always favour the same repositories. The start is the fractional part of
+/// `minutes since the epoch × the golden ratio`: whatever the schedule's period, successive
+/// starting points spread evenly over the list, with no state kept between runs.
+pub fn rotate(repositories: &mut [Repository], now: DateTime<Utc>) {
+    if repositories.is_empty() {
+        return;
+    }
+    let minutes = now.timestamp().div_euclid(60) as f64;
+    let spread = (minutes * GOLDEN_RATIO_FRACTION).fract();
+    let start = (spread * repositories.len() as f64) as usize;
+    repositories.rotate_left(start.min(repositories.len() - 1));
+}
+
+/// φ − 1: the step whose multiples modulo 1 spread most evenly.
+const GOLDEN_RATIO_FRACTION: f64 = 0.618_033_988_749_894_8;
 
 /// The configured policies: one for every repository, and named ones that repository tags
 /// may pick.
@@ -190,5 +209,33 @@ pub(crate) fn parse_bool(text: &str) -> Option<bool> {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" => Some(false),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::now;
+
+    #[test]
+    fn successive_daily_runs_start_from_every_repository() {
+        let names: Vec<Repository> = (0..24)
+            .map(|i| Repository {
+                name: format!("r{i:02}"),
+                arn: String::new(),
+            })
+            .collect();
+        let mut starts = BTreeSet::new();
+        for day in 0..72 {
+            let mut order = names.clone();
+            rotate(&mut order, now() + chrono::Duration::days(day));
+            let mut sorted = order.clone();
+            sorted.sort_by(|a, b| a.name.cmp(&b.name));
+            assert_eq!(sorted, names, "a rotation, nothing lost");
+            starts.insert(order[0].name.clone());
+        }
+        // A daily schedule over 24 repositories: a fixed hour-based offset would start from
+        // the same one every day; this one starts from all of them within 72 days.
+        assert_eq!(starts.len(), 24);
     }
 }

@@ -8,6 +8,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use crate::aws::AwsError;
+use crate::decide::brakes::TaggedBrake;
 use crate::decide::graph::Unreadable;
 use crate::decide::scope::{Refusal, SkipReason};
 use crate::model::ImageFailure;
@@ -37,6 +38,9 @@ pub enum RepositoryError {
          this repository", .0.index, .0.why
     )]
     ManifestUnreadable(Unreadable),
+    /// The plan would delete too large a share of the repository's tagged images.
+    #[error("{0}")]
+    TaggedBrake(TaggedBrake),
 }
 
 impl RepositoryError {
@@ -46,6 +50,7 @@ impl RepositoryError {
             RepositoryError::Call(e) => e.code.as_deref().unwrap_or("CallFailed"),
             RepositoryError::Refused(r) => r.code(),
             RepositoryError::ManifestUnreadable(_) => "ManifestUnreadable",
+            RepositoryError::TaggedBrake(_) => "TaggedDeleteBrake",
         }
     }
 }
@@ -104,6 +109,11 @@ pub struct RepositoryReport {
     /// `expired`. Live runs only.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub held_back: Vec<KeptImage>,
+    /// Expired images left for a later run by `MAX_DELETIONS_PER_RUN`. Not in `expired`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<ExpiredImage>,
+    /// Images kept because an ECS task or service, or a Lambda function, uses them.
+    pub protected_in_use: u64,
     /// Size of the expired images.
     pub bytes_expired: i64,
     /// Size of the images this run deleted.
@@ -148,6 +158,10 @@ pub struct Totals {
     pub failed: u64,
     /// Planned deletions held back at delete time.
     pub held_back: u64,
+    /// Expired images left for a later run by the deletion brake.
+    pub deferred: u64,
+    /// Images kept because they are in use.
+    pub protected_in_use: u64,
     /// Repositories that reported an error.
     pub repository_errors: u64,
     /// Size of the expired images.
@@ -173,6 +187,8 @@ impl Totals {
             t.already_gone += r.already_gone;
             t.failed += r.failures.len() as u64;
             t.held_back += r.held_back.len() as u64;
+            t.deferred += r.deferred.len() as u64;
+            t.protected_in_use += r.protected_in_use;
             t.repository_errors += u64::from(r.failed());
             t.bytes_expired += r.bytes_expired;
             t.bytes_freed += r.bytes_freed;
@@ -188,14 +204,49 @@ impl Totals {
     }
 }
 
+/// What the in-use lookup covered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InUseReport {
+    /// Whether ECS tasks and services were looked up.
+    pub ecs: bool,
+    /// Whether Lambda functions were looked up.
+    pub lambda: bool,
+    /// Image references found that point into ECR.
+    pub references: u64,
+}
+
+/// The brakes, as configured, and what tripped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrakesReport {
+    /// `MAX_DELETIONS_PER_RUN`; null when off.
+    pub max_deletions_per_run: Option<u64>,
+    /// Whether it left expired images for a later run (`deferred`).
+    pub max_deletions_per_run_tripped: bool,
+    /// `MAX_TAGGED_DELETE_PERCENT`; null when off.
+    pub max_tagged_delete_percent: Option<u32>,
+    /// Repositories it left untouched.
+    pub max_tagged_delete_percent_tripped: Vec<String>,
+}
+
 /// The result of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
     /// Whether deletes were suppressed.
     pub dry_run: bool,
-    /// False when the deadline stopped the run before every repository was visited.
+    /// False when the deadline stopped the run before every repository was visited, or the
+    /// deletion brake deferred expired images to a later run.
     pub complete: bool,
+    /// Why nothing was deleted although the run was not a dry run (e.g. the in-use lookup
+    /// failed). A run with a safety stop is a failed run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_stop: Option<String>,
+    /// What the in-use lookup covered.
+    pub in_use: InUseReport,
+    /// The brakes and what tripped.
+    pub brakes: BrakesReport,
     /// When the run started.
     pub started_at: DateTime<Utc>,
     /// How long it took.
@@ -225,12 +276,16 @@ impl RunReport {
     ) -> Self {
         repositories.sort_by(|a, b| a.name.cmp(&b.name));
         not_visited.sort();
+        let totals = Totals::of(&repositories, dry_run);
         Self {
             dry_run,
-            complete: not_visited.is_empty(),
+            complete: not_visited.is_empty() && totals.deferred == 0,
+            safety_stop: None,
+            in_use: InUseReport::default(),
+            brakes: BrakesReport::default(),
             started_at,
             duration_ms,
-            totals: Totals::of(&repositories, dry_run),
+            totals,
             repositories,
             not_visited,
             requested_not_found,
@@ -238,7 +293,7 @@ impl RunReport {
         }
     }
 
-    /// The report without per-image lists (`expired`, `kept`, `heldBack`), for places with a size limit
+    /// The report without per-image lists (`expired`, `kept`, `heldBack`, `deferred`), for places with a size limit
     /// (Lambda's response, a CloudWatch log event). Every count and total stays.
     pub fn summary(&self) -> RunReport {
         let mut summary = self.clone();
@@ -246,6 +301,7 @@ impl RunReport {
             r.expired = Vec::new();
             r.kept = None;
             r.held_back = Vec::new();
+            r.deferred = Vec::new();
         }
         summary.image_lists_omitted = true;
         summary
@@ -299,6 +355,15 @@ impl RunReport {
                 ""
             },
         ));
+        if let Some(stop) = &self.safety_stop {
+            out.push_str(&format!("SAFETY STOP, nothing deleted: {stop}\n"));
+        }
+        if t.deferred > 0 {
+            out.push_str(&format!(
+                "{} expired images deferred to the next run by MAX_DELETIONS_PER_RUN\n",
+                t.deferred
+            ));
+        }
         for (label, names) in [
             ("not visited (deadline)", &self.not_visited),
             ("requested but not found", &self.requested_not_found),

@@ -1,41 +1,65 @@
 //! The run: configuration, run options and the AWS adapters tied together under the
 //! Lambda deadline, with bounded concurrency.
+//!
+//! A run first looks up every image in use (ECS, Lambda): if that fails, the run deletes
+//! nothing. Then it sweeps the repositories ([`sweep`]) and deletes in waves ([`delete`]).
 
 use chrono::Utc;
 use tokio::time::Instant;
 
 use crate::aws::ecr::{EcrRegistry, Registry};
-use crate::aws::AwsError;
+use crate::aws::ecs::{Ecs, EcsClient};
+use crate::aws::functions::{Functions, LambdaClient};
+use crate::aws::{shared_config, AwsError};
 use crate::config::{Config, ConfigError};
-use crate::report::{sink, RunReport};
+use crate::decide::protect::InUse;
+use crate::report::{sink, InUseReport, RunReport};
 
 pub mod deadline;
 mod delete;
+mod in_use;
 mod options;
 mod sweep;
 
 pub use options::{InputError, Overrides, RunOptions};
 
-/// The janitor: configuration validated at cold start, and a registry.
+/// The AWS services a run talks to.
 #[derive(Debug)]
-pub struct Janitor<R> {
-    config: Config,
-    /// Visible in the crate so that tests can read back what a fake registry saw.
-    pub(crate) registry: R,
+pub struct Services<R, E, F> {
+    /// ECR: list, read, delete.
+    pub registry: R,
+    /// ECS: which images tasks and services use.
+    pub ecs: E,
+    /// Lambda: which images functions use.
+    pub functions: F,
 }
 
-impl Janitor<EcrRegistry> {
+/// The janitor: configuration validated at cold start, and the AWS services.
+#[derive(Debug)]
+pub struct Janitor<R, E, F> {
+    config: Config,
+    /// Visible in the crate so that tests can read back what fakes saw.
+    pub(crate) services: Services<R, E, F>,
+}
+
+impl Janitor<EcrRegistry, EcsClient, LambdaClient> {
     /// Validates the environment first, so a bad configuration makes no AWS client at all.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        Ok(Self::new(config, EcrRegistry::from_env().await))
+        let shared = shared_config().await;
+        let services = Services {
+            registry: EcrRegistry::from_shared(&shared),
+            ecs: EcsClient::from_shared(&shared),
+            functions: LambdaClient::from_shared(&shared),
+        };
+        Ok(Self::new(config, services))
     }
 }
 
-impl<R: Registry> Janitor<R> {
-    /// A janitor over any registry (tests use fakes).
-    pub fn new(config: Config, registry: R) -> Self {
-        Self { config, registry }
+impl<R: Registry, E: Ecs, F: Functions> Janitor<R, E, F> {
+    /// A janitor over any services (tests use fakes).
+    pub fn new(config: Config, services: Services<R, E, F>) -> Self {
+        Self { config, services }
     }
 
     /// The run options for an invocation's overrides, refused when less safe than configured.
@@ -43,21 +67,45 @@ impl<R: Registry> Janitor<R> {
         RunOptions::resolve(self.config.dry_run, overrides)
     }
 
-    /// One sweep, ending with a summary log line. Shared by the Lambda and the CLI.
+    /// One run, ending with a summary log line. Shared by the Lambda and the CLI. A failed
+    /// in-use lookup is a safety stop: the run plans and reports, and deletes nothing.
     pub async fn run(
         &self,
-        options: &RunOptions,
+        options: RunOptions,
         stop_starting_at: Option<Instant>,
     ) -> Result<RunReport, AwsError> {
-        tracing::info!(dry_run = !options.deletes(), "run starting");
-        let report = sweep::run(
-            &self.registry,
-            &self.config.sweep,
-            options,
+        let mut options = options;
+        tracing::info!(dry_run = options.dry_run(), "run starting");
+        let settings = &self.config.sweep;
+        let lookup = settings.in_use;
+        let uses = in_use::lookup(
+            &self.services.ecs,
+            &self.services.functions,
+            lookup,
+            settings.max_concurrency,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "in-use lookup failed; nothing will be deleted");
+            options.stop_deleting(format!("the in-use lookup failed: {e}"));
+            Vec::new()
+        });
+        let in_use = InUse::new(&uses);
+        let mut report = sweep::run(
+            &self.services.registry,
+            settings,
+            &options,
+            &in_use,
             Utc::now(),
             stop_starting_at,
         )
         .await?;
+        report.in_use = InUseReport {
+            ecs: lookup.ecs,
+            lambda: lookup.lambda,
+            references: in_use.len() as u64,
+        };
+        report.safety_stop = options.safety_stop().map(str::to_owned);
         sink::log_summary(&report);
         Ok(report)
     }

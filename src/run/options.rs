@@ -69,6 +69,7 @@ impl Overrides {
 pub struct RunOptions {
     dry_run: bool,
     repositories: Option<BTreeSet<String>>,
+    safety_stop: Option<String>,
 }
 
 impl RunOptions {
@@ -97,12 +98,29 @@ impl RunOptions {
         Ok(Self {
             dry_run: configured_dry_run || overrides.dry_run == Some(true),
             repositories,
+            safety_stop: None,
         })
+    }
+
+    /// Stops this run from deleting anything, for a reason the report gives (the in-use
+    /// lookup failed). Like an override, it can only make the run safer.
+    pub fn stop_deleting(&mut self, why: String) {
+        self.safety_stop.get_or_insert(why);
     }
 
     /// Whether this run deletes anything: the one place that decides it.
     pub fn deletes(&self) -> bool {
-        !self.dry_run
+        !self.dry_run && self.safety_stop.is_none()
+    }
+
+    /// Whether this is a dry run (configured or asked for), as the report says.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Why a run that is not a dry run deletes nothing, if it does not.
+    pub fn safety_stop(&self) -> Option<&str> {
+        self.safety_stop.as_deref()
     }
 
     /// The repositories an invocation narrowed the run to, if it did.
@@ -200,5 +218,15 @@ mod tests {
         let forced = RunOptions::resolve(false, narrow.with_dry_run()).expect("valid");
         assert!(!forced.deletes());
         assert_eq!(forced.repositories(), names(&["a"]).as_ref());
+    }
+
+    #[test]
+    fn a_safety_stop_turns_deletion_off_and_is_kept() {
+        let mut options = RunOptions::resolve(false, Overrides::default()).expect("valid");
+        assert!(options.deletes());
+        options.stop_deleting("ECS lookup failed".into());
+        options.stop_deleting("second reason".into());
+        assert!(!options.deletes() && !options.dry_run());
+        assert_eq!(options.safety_stop(), Some("ECS lookup failed"));
     }
 }

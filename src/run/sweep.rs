@@ -7,6 +7,7 @@
 //! says which were not visited.
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
@@ -17,18 +18,47 @@ use super::RunOptions;
 use crate::aws::ecr::Registry;
 use crate::aws::AwsError;
 use crate::config::Settings;
+use crate::decide::brakes::tagged_brake;
 use crate::decide::decide;
 use crate::decide::graph::{self, Manifests};
+use crate::decide::plan::{Decision, Plan, Reason};
 use crate::decide::policy::Policy;
+use crate::decide::protect::{arn_location, InUse};
 use crate::decide::scope::{self, Policies, Verdict};
 use crate::model::Repository;
 use crate::report::{
-    ExpiredImage, KeptImage, Outcome, RepositoryError, RepositoryReport, RunReport,
+    BrakesReport, ExpiredImage, ImageEntry, KeptImage, Outcome, RepositoryError, RepositoryReport,
+    RunReport,
 };
 
 enum Visit {
     Swept(Box<RepositoryReport>),
     NotVisited(String),
+}
+
+/// What the repositories of one run share: the in-use images and the deletion budget.
+struct Shared<'a> {
+    in_use: &'a InUse,
+    /// Deletions `MAX_DELETIONS_PER_RUN` still allows; None when off.
+    budget: Mutex<Option<u64>>,
+}
+
+impl Shared<'_> {
+    /// Takes up to `wanted` deletions from the budget; returns how many may go ahead.
+    fn take(&self, wanted: usize) -> usize {
+        let mut budget = self
+            .budget
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match budget.as_mut() {
+            None => wanted,
+            Some(left) => {
+                let granted = (*left).min(wanted as u64);
+                *left -= granted;
+                granted as usize
+            }
+        }
+    }
 }
 
 /// Runs one sweep. `now` is the run's start time (used for ages and the report);
@@ -38,21 +68,28 @@ pub(super) async fn run<R: Registry>(
     registry: &R,
     settings: &Settings,
     options: &RunOptions,
+    in_use: &InUse,
     now: DateTime<Utc>,
     stop_starting_at: Option<Instant>,
 ) -> Result<RunReport, AwsError> {
     let clock = Instant::now();
-    let selected = scope::select(
+    let mut selected = scope::select(
         registry.repositories().await?,
         &settings.repositories,
         options.repositories(),
     );
+    scope::rotate(&mut selected.repositories, now);
+    let shared = Shared {
+        in_use,
+        budget: Mutex::new(settings.brakes.max_deletions_per_run),
+    };
+    let shared = &shared;
     let visits: Vec<Visit> = stream::iter(selected.repositories)
         .map(|repo| async move {
             if stop_starting_at.is_some_and(|t| Instant::now() >= t) {
                 return Visit::NotVisited(repo.name);
             }
-            let report = sweep_repository(registry, settings, options, &repo, now).await;
+            let report = sweep_repository(registry, settings, options, shared, &repo, now).await;
             log_repository(&report);
             Visit::Swept(Box::new(report))
         })
@@ -69,14 +106,29 @@ pub(super) async fn run<R: Registry>(
         }
     }
     let elapsed = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(RunReport::new(
-        !options.deletes(),
+    let mut report = RunReport::new(
+        options.dry_run(),
         now,
         elapsed,
         swept,
         not_visited,
         selected.requested_not_found,
-    ))
+    );
+    report.brakes = brakes_report(settings, &report);
+    Ok(report)
+}
+
+fn brakes_report(settings: &Settings, report: &RunReport) -> BrakesReport {
+    let tagged_tripped = report
+        .repositories
+        .iter()
+        .filter(|r| matches!(&r.outcome, Outcome::Failed(RepositoryError::TaggedBrake(_))));
+    BrakesReport {
+        max_deletions_per_run: settings.brakes.max_deletions_per_run,
+        max_deletions_per_run_tripped: report.totals.deferred > 0,
+        max_tagged_delete_percent: settings.brakes.max_tagged_delete_percent,
+        max_tagged_delete_percent_tripped: tagged_tripped.map(|r| r.name.clone()).collect(),
+    }
 }
 
 fn log_repository(report: &RepositoryReport) {
@@ -91,6 +143,9 @@ fn log_repository(report: &RepositoryReport) {
         expired = report.expired.len(),
         deleted = report.deleted,
         failures = report.failures.len(),
+        held_back = report.held_back.len(),
+        deferred = report.deferred.len(),
+        protected_in_use = report.protected_in_use,
         skipped,
         error,
         "repository swept"
@@ -114,6 +169,7 @@ async fn sweep_repository<R: Registry>(
     registry: &R,
     settings: &Settings,
     options: &RunOptions,
+    shared: &Shared<'_>,
     repo: &Repository,
     now: DateTime<Utc>,
 ) -> RepositoryReport {
@@ -133,22 +189,36 @@ async fn sweep_repository<R: Registry>(
             return report;
         }
     };
-    if let Err(e) = sweep(registry, policy, options, &repo.name, now, &mut report).await {
+    let swept = sweep(
+        registry,
+        settings,
+        policy,
+        options,
+        shared,
+        repo,
+        now,
+        &mut report,
+    );
+    if let Err(e) = swept.await {
         report.outcome = Outcome::Failed(e);
     }
     report
 }
 
-/// Lists, reads the index manifests, decides, and deletes (or previews) one repository.
+/// Lists, reads the index manifests, decides, applies the brakes, and deletes (or
+/// previews) one repository.
+#[allow(clippy::too_many_arguments)]
 async fn sweep<R: Registry>(
     registry: &R,
+    settings: &Settings,
     policy: &Policy,
     options: &RunOptions,
-    repository: &str,
+    shared: &Shared<'_>,
+    repo: &Repository,
     now: DateTime<Utc>,
     report: &mut RepositoryReport,
 ) -> Result<(), RepositoryError> {
-    let images = registry.images(repository).await?;
+    let images = registry.images(&repo.name).await?;
     report.images_scanned = images.len() as u64;
     report.untagged_scanned = images.iter().filter(|i| i.tags.is_empty()).count() as u64;
     let indexes: Vec<String> = images
@@ -160,18 +230,29 @@ async fn sweep<R: Registry>(
         Manifests::new()
     } else {
         registry
-            .manifests(repository, &indexes)
+            .manifests(&repo.name, &indexes)
             .await?
             .into_iter()
             .collect()
     };
-    let plan = decide(images, &manifests, policy, now);
-    let deleted = if options.deletes() {
-        delete(registry, repository, &plan.expired, report).await
-    } else {
-        report.kept = Some(plan.kept.iter().map(KeptImage::from).collect());
-        Ok(())
-    };
+    let (account, region) = arn_location(&repo.arn).unwrap_or_default();
+    let in_use = shared
+        .in_use
+        .protected(account, region, &repo.name, &images);
+    let mut plan = decide(images, &manifests, &in_use, policy, now);
+    report.protected_in_use = plan
+        .kept
+        .iter()
+        .filter(|d| matches!(d.reason, Reason::InUse { .. }))
+        .count() as u64;
+    if let Some(brake) = tagged_brake(&plan, settings.brakes.max_tagged_delete_percent) {
+        hold_all(&mut plan, &brake.to_string(), options, report);
+        return Err(RepositoryError::TaggedBrake(brake));
+    }
+    let granted = shared.take(plan.expired.len());
+    let deferred = plan.expired.split_off(granted);
+    report.deferred = deferred.iter().map(ExpiredImage::from).collect();
+    let deleted = carry_out(registry, &repo.name, &plan, options, report).await;
     let held: HashSet<&str> = report
         .held_back
         .iter()
@@ -190,6 +271,52 @@ async fn sweep<R: Registry>(
     }
 }
 
+/// Deletes the plan's expired images when the run deletes; previews them in a dry run; holds
+/// them back when a safety stop keeps a live run from deleting.
+async fn carry_out<R: Registry>(
+    registry: &R,
+    repository: &str,
+    plan: &Plan,
+    options: &RunOptions,
+    report: &mut RepositoryReport,
+) -> Result<(), AwsError> {
+    if options.deletes() {
+        return delete(registry, repository, &plan.expired, report).await;
+    }
+    if let Some(stop) = options.safety_stop() {
+        report.held_back = held(&plan.expired, &format!("safety stop: {stop}"));
+    } else {
+        report.kept = Some(plan.kept.iter().map(KeptImage::from).collect());
+    }
+    Ok(())
+}
+
+/// A repository the tagged-delete brake holds back: nothing expires; a dry run shows each
+/// image it would have expired as kept, with the brake as the reason.
+fn hold_all(plan: &mut Plan, why: &str, options: &RunOptions, report: &mut RepositoryReport) {
+    if options.dry_run() {
+        let mut kept: Vec<KeptImage> = plan.kept.iter().map(KeptImage::from).collect();
+        kept.extend(held(&plan.expired, why));
+        report.kept = Some(kept);
+    }
+    plan.expired.clear();
+}
+
+/// Expired decisions reported as held back, for `why`.
+fn held(expired: &[Decision], why: &str) -> Vec<KeptImage> {
+    expired
+        .iter()
+        .map(|d| {
+            let mut image = ImageEntry::from(d);
+            image.reason = format!("held back: {why} (planned: {})", d.reason);
+            KeptImage {
+                image,
+                rule_priority: d.rule_priority,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -197,7 +324,7 @@ mod tests {
 
     use super::*;
     use crate::decide::scope::{POLICY_TAG, SKIP_TAG};
-    use crate::model::Image;
+    use crate::model::{Image, ImageUse};
     use crate::run::Overrides;
     use crate::testing::{config, images, now, FakeRegistry as Fake, Vars};
 
@@ -218,9 +345,16 @@ mod tests {
             images: vec![("web".into(), web)],
             ..Fake::default()
         };
-        let report = run(&fake, &settings(&[]), &live(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &fake,
+            &settings(&[]),
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
 
         assert_eq!(
             fake.calls("images"),
@@ -251,9 +385,16 @@ mod tests {
             ..Fake::default()
         };
         let options = RunOptions::resolve(true, Overrides::default()).expect("valid");
-        let report = run(&fake, &settings(&[]), &options, now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &fake,
+            &settings(&[]),
+            &options,
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         assert!(fake.calls("delete").is_empty());
         let r = &report.repositories[0];
         assert_eq!((r.expired.len(), r.deleted), (2, 0));
@@ -276,9 +417,16 @@ mod tests {
             ],
             ..Fake::default()
         };
-        let report = run(&fake, &settings(&[]), &live(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &fake,
+            &settings(&[]),
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         let r = &report.repositories[0];
         assert_eq!((r.deleted, r.already_gone), (1, 1));
         let failed: Vec<_> = r.failures.iter().map(|f| f.failure_code.as_str()).collect();
@@ -314,9 +462,16 @@ mod tests {
             broken: HashSet::from(["b".to_owned()]),
             ..Fake::default()
         };
-        let report = run(&fake, &settings(&[]), &live(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &fake,
+            &settings(&[]),
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         let names: Vec<_> = report
             .repositories
             .iter()
@@ -340,7 +495,9 @@ mod tests {
             ("INCLUDE_REPOSITORIES", "team/*"),
             ("EXCLUDE_REPOSITORIES", "team/c"),
         ]);
-        let report = run(&fake, &cfg, &live(), now(), None).await.expect("runs");
+        let report = run(&fake, &cfg, &live(), &InUse::default(), now(), None)
+            .await
+            .expect("runs");
         let swept: Vec<_> = report
             .repositories
             .iter()
@@ -351,7 +508,9 @@ mod tests {
         let narrow = serde_json::json!({"repositories": ["team/b", "team/c", "nope"]});
         let only = RunOptions::resolve(false, Overrides::from_event(&narrow).expect("valid"))
             .expect("valid");
-        let report = run(&fake, &cfg, &only, now(), None).await.expect("runs");
+        let report = run(&fake, &cfg, &only, &InUse::default(), now(), None)
+            .await
+            .expect("runs");
         let swept: Vec<_> = report
             .repositories
             .iter()
@@ -373,9 +532,10 @@ mod tests {
         };
         let cfg = settings(&[("MAX_CONCURRENCY", "1")]);
         let stop = Instant::now() + Duration::from_secs(15);
-        let report = run(&fake, &cfg, &live(), now(), Some(stop))
+        let report = run(&fake, &cfg, &live(), &InUse::default(), now(), Some(stop))
             .await
             .expect("runs");
+        // The visiting order is the rotation for `now()`: b, c, d, a.
         let swept: Vec<_> = report
             .repositories
             .iter()
@@ -383,11 +543,120 @@ mod tests {
             .collect();
         assert_eq!(
             swept,
-            [("a", 1), ("b", 1)],
-            "b started before the stop time and finished"
+            [("b", 1), ("c", 1)],
+            "c started before the stop time and finished"
         );
-        assert_eq!(report.not_visited, ["c", "d"]);
+        assert_eq!(report.not_visited, ["a", "d"]);
         assert!(!report.complete);
+    }
+
+    #[tokio::test]
+    async fn the_deletion_brake_defers_the_rest_of_the_plan_to_the_next_run() {
+        let fake = Fake {
+            images: ["a", "b", "c"]
+                .iter()
+                .map(|n| (n.to_string(), images(n, 4, 30, None)))
+                .collect(),
+            ..Fake::default()
+        };
+        let cfg = settings(&[("MAX_DELETIONS_PER_RUN", "6"), ("MAX_CONCURRENCY", "1")]);
+        let report = run(&fake, &cfg, &live(), &InUse::default(), now(), None)
+            .await
+            .expect("runs");
+        assert_eq!(fake.deleted().len(), 6);
+        assert_eq!((report.totals.deleted, report.totals.deferred), (6, 6));
+        assert_eq!(
+            report.totals.expired, 6,
+            "deferred images are not in expired"
+        );
+        assert!(!report.complete);
+        assert!(report.brakes.max_deletions_per_run_tripped);
+        let deferred: Vec<_> = report
+            .repositories
+            .iter()
+            .map(|r| r.deferred.len())
+            .collect();
+        // b first (the rotation), then c gets the last 2 of 6, a none.
+        assert_eq!(deferred, [4, 0, 2]);
+        // The oldest expired images of c go first; the rest wait.
+        let c = &report.repositories[2];
+        let granted: Vec<&str> = c
+            .expired
+            .iter()
+            .map(|e| e.image.image_digest.as_str())
+            .collect();
+        assert_eq!(granted, ["sha256:c0003", "sha256:c0002"]);
+    }
+
+    #[tokio::test]
+    async fn the_tagged_brake_leaves_a_repository_untouched_and_names_the_rule() {
+        let all_tagged = images("v", 4, 30, Some("v"));
+        let fake = Fake {
+            images: vec![
+                ("web".into(), all_tagged),
+                ("api".into(), images("api", 1, 30, None)),
+            ],
+            ..Fake::default()
+        };
+        let policy = RELEASES;
+        let cfg = settings(&[("LIFECYCLE_POLICY", policy)]);
+        let report = run(&fake, &cfg, &live(), &InUse::default(), now(), None)
+            .await
+            .expect("runs");
+        let web = &report.repositories[1];
+        match &web.outcome {
+            Outcome::Failed(e) => {
+                assert_eq!(e.code(), "TaggedDeleteBrake");
+                assert!(e.to_string().contains("3 of 4 tagged images (75%)"), "{e}");
+                assert!(e.to_string().contains("rule 1"), "{e}");
+            }
+            other => panic!("expected the brake, got {other:?}"),
+        }
+        assert!(web.expired.is_empty() && fake.calls("delete web").is_empty());
+        assert_eq!(report.brakes.max_tagged_delete_percent_tripped, ["web"]);
+        let off = settings(&[
+            ("LIFECYCLE_POLICY", policy),
+            ("MAX_TAGGED_DELETE_PERCENT", "off"),
+        ]);
+        let report = run(&fake, &off, &live(), &InUse::default(), now(), None)
+            .await
+            .expect("runs");
+        assert_eq!(
+            report.repositories[1].deleted, 3,
+            "off: the plan goes ahead"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_image_in_use_is_kept_and_counted() {
+        let registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+        let fake = Fake {
+            images: vec![("web".into(), images("old", 3, 30, None))],
+            ..Fake::default()
+        };
+        let uses = [ImageUse {
+            reference: format!("{registry}/web:gone"),
+            digest: Some("sha256:old0001".into()),
+            user: "ECS task prod/1".into(),
+        }];
+        let in_use = InUse::new(&uses);
+        let dry = RunOptions::resolve(true, Overrides::default()).expect("valid");
+        // The fake's ARNs are not ECR ARNs: give the repository a real one.
+        let fake = Fake {
+            arns: vec![(
+                "web".into(),
+                "arn:aws:ecr:us-east-1:123456789012:repository/web".into(),
+            )],
+            ..fake
+        };
+        let report = run(&fake, &settings(&[]), &dry, &in_use, now(), None)
+            .await
+            .expect("runs");
+        let r = &report.repositories[0];
+        assert_eq!(r.protected_in_use, 1);
+        assert_eq!(r.expired.len(), 2);
+        let kept = r.kept.as_ref().expect("dry run");
+        assert_eq!(kept[0].image.reason, "in use by ECS task prod/1");
     }
 
     const RELEASES: &str = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}"#;
@@ -424,9 +693,12 @@ mod tests {
         let policies = format!(r#"{{"releases": {RELEASES}}}"#);
         let cfg = settings(&[
             ("REPOSITORY_TAG_OVERRIDES", "true"),
+            ("MAX_TAGGED_DELETE_PERCENT", "off"),
             ("LIFECYCLE_POLICIES", &policies),
         ]);
-        let report = run(&fake, &cfg, &live(), now(), None).await.expect("runs");
+        let report = run(&fake, &cfg, &live(), &InUse::default(), now(), None)
+            .await
+            .expect("runs");
         let by_name = |n: &str| {
             report
                 .repositories
@@ -466,9 +738,16 @@ mod tests {
             images: vec![("plain".into(), images("p", 1, 30, None))],
             ..Fake::default()
         };
-        run(&quiet, &settings(&[]), &live(), now(), None)
-            .await
-            .expect("runs");
+        run(
+            &quiet,
+            &settings(&[]),
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         assert!(
             quiet.calls("tags").is_empty(),
             "tags are only read when overrides are enabled"
@@ -504,9 +783,16 @@ mod tests {
             manifests: vec![manifest],
             ..Fake::default()
         };
-        let report = run(&fake, &settings(&[]), &live(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &fake,
+            &settings(&[]),
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         assert_eq!(fake.calls("manifests"), ["manifests web 1"]);
         assert_eq!(
             fake.calls("delete"),
@@ -534,9 +820,16 @@ mod tests {
             retagged: vec![("sha256:idx".into(), vec!["promoted".into()])],
             ..Fake::default()
         };
-        let report = run(&fake, &settings(&[]), &live(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &fake,
+            &settings(&[]),
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         let r = &report.repositories[0];
         assert_eq!(fake.deleted(), ["sha256:loose0000"]);
         let held: Vec<(&str, &str)> = r
@@ -580,9 +873,16 @@ mod tests {
             manifests: vec![("sha256:idx".into(), Err("KmsError".into()))],
             ..Fake::default()
         };
-        let report = run(&fake, &settings(&[]), &live(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &fake,
+            &settings(&[]),
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         let web = &report.repositories[1];
         assert!(
             fake.calls("delete web").is_empty(),
