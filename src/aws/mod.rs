@@ -42,10 +42,16 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        // A service error says what it is in its code and message; anything else (a timeout,
+        // no connection) only in its whole context.
+        let message = match (err.code(), err.message()) {
+            (Some(code), Some(text)) => format!("{code}: {text}"),
+            _ => DisplayErrorContext(&err).to_string(),
+        };
         Self {
             operation,
             code: err.code().map(str::to_owned),
-            message: DisplayErrorContext(&err).to_string(),
+            message,
         }
     }
 }
