@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use ecr_janitor::config::Config;
+use ecr_janitor::config::{Config, DEFAULT_MAX_TAGGED_DELETE_PERCENT};
+use ecr_janitor::decide::brakes::tagged_brake;
 use ecr_janitor::decide::plan::plan;
 use ecr_janitor::decide::policy::Policy;
 use ecr_janitor::describe_images;
@@ -115,17 +116,29 @@ fn plan_images(
     now: Option<DateTime<Utc>>,
     format: Format,
 ) -> Result<(), Failure> {
+    // The brake as configured when the environment is valid; its default otherwise (a
+    // policy file may be planned without any janitor configuration).
+    let config = Config::from_env();
+    let brake_percent = config.as_ref().map_or(
+        Some(DEFAULT_MAX_TAGGED_DELETE_PERCENT),
+        |c| c.sweep.brakes.max_tagged_delete_percent,
+    );
     let policy = match policy {
         Some(path) => Policy::from_json(&read(&path)?)
             .with_context(|| format!("policy {}", path.display()))
             .map_err(Failure::Usage)?,
-        None => Config::from_env().map_err(usage)?.sweep.policies.default,
+        None => config.map_err(usage)?.sweep.policies.default,
     };
     let images = describe_images::parse(&read(images)?)
         .with_context(|| format!("images {}", images.display()))
         .map_err(Failure::Usage)?;
     let plan = plan(images, &policy, now.unwrap_or_else(Utc::now));
-    let report = PlanReport::from(&plan);
+    let mut report = PlanReport::from(&plan);
+    if let Some(brake) = tagged_brake(&plan, brake_percent) {
+        report
+            .notes
+            .push(format!("a sweep would hold this repository back: {brake}"));
+    }
     match format {
         Format::Json => {
             let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Run(e.into()))?;

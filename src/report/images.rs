@@ -81,6 +81,9 @@ pub struct PlanReport {
     pub expired: Vec<ExpiredImage>,
     /// Images that stay, oldest first.
     pub kept: Vec<KeptImage>,
+    /// What a sweep would do differently (e.g. a brake that would hold the repository back).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl From<&Plan> for PlanReport {
@@ -88,6 +91,7 @@ impl From<&Plan> for PlanReport {
         Self {
             expired: plan.expired.iter().map(ExpiredImage::from).collect(),
             kept: plan.kept.iter().map(KeptImage::from).collect(),
+            notes: Vec::new(),
         }
     }
 }
@@ -125,6 +129,9 @@ impl PlanReport {
             self.expired.len(),
             self.kept.len()
         ));
+        for note in &self.notes {
+            out.push_str(&format!("note: {note}\n"));
+        }
         out
     }
 }

@@ -181,3 +181,30 @@ def test_plan_with_cli_output_verbatim(janitor):
     assert run.code == 0, run.describe()
     assert [e["imageDigest"] for e in run.report["expired"]] == [digest(10)]
     assert [k["imageDigest"] for k in run.report["kept"]] == [digest(9)]
+
+
+def test_plan_prints_the_policy_result_and_notes_the_tagged_brake(janitor):
+    """`plan` shows what ECR would compute; a sweep would hold this repository back because
+    the plan deletes 2 of 5 tagged images, more than MAX_TAGGED_DELETE_PERCENT=30."""
+    policy = {"rules": [
+        {"rulePriority": 1, "selection": {"tagStatus": "tagged", "tagPrefixList": ["release"],
+                                          "countType": "imageCountMoreThan", "countNumber": 2},
+         "action": {"type": "expire"}},
+        {"rulePriority": 2, "selection": {"tagStatus": "tagged", "tagPatternList": ["dev*"],
+                                          "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7},
+         "action": {"type": "expire"}},
+    ]}
+    data = describe_images()
+    policy_file = str(janitor.write_json(policy))
+    run = run_plan(janitor, data, "--policy", policy_file, env={"MAX_TAGGED_DELETE_PERCENT": "30"})
+    assert run.code == 0, run.describe()
+    assert {e["imageDigest"] for e in run.report["expired"]} == {digest(5), digest(8)}
+    assert run.report["notes"] == [
+        "a sweep would hold this repository back: the plan would delete 2 of 5 tagged images (40%), "
+        "more than MAX_TAGGED_DELETE_PERCENT=30; rule 1 expires most of them; nothing deleted in "
+        "this repository"]
+    table = run_plan(janitor, data, "--policy", policy_file, "--format", "table",
+                     env={"MAX_TAGGED_DELETE_PERCENT": "30"})
+    assert table.stdout.rstrip().splitlines()[-1].startswith("note: a sweep would hold this repository back")
+    calm = run_plan(janitor, data, "--policy", policy_file)  # the default 50%
+    assert "notes" not in calm.report
