@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 try:
     import ecr_emulator  # noqa: E402
     from lambda_runtime import LambdaError, LambdaWatch, tool_path  # noqa: E402
-    from seeding import CI_HISTORY_SEED, DEFAULT_MAX_AGE_DAYS, ci_history, expires_by_default  # noqa: E402
+    from seeding import (CI_HISTORY_SEED, DEFAULT_MAX_AGE_DAYS, ci_history,  # noqa: E402
+                         expires_by_default, in_use_by_ecs_and_lambda)
 except ImportError as e:  # moto/boto3 missing: not run with .venv's python
     sys.exit(f"demo: {e}. Run `make` first, then `make demo` (or .venv/bin/python scripts/demo.py).")
 
@@ -140,6 +141,20 @@ def print_run(report: dict, calls: dict[str, int]) -> None:
 
 
 GRAPH_REPOSITORY = "platform/gateway"
+IN_USE_REPOSITORY = "api/orders"
+
+
+def print_in_use(dry_run: dict) -> None:
+    """The images the dry run keeps only because ECS or Lambda uses them."""
+    print("\nKept because they are in use (from the dry run):")
+    found = 0
+    for r in dry_run.get("repositories", []):
+        for k in r.get("kept") or []:
+            if k["reason"].startswith("in use by "):
+                found += 1
+                print(f"  {shorten(r['name'], 16):<16} {k['imageDigest'][7:19]} {k['reason']}")
+    if not found:
+        print("  (none)")
 SHORT_DIGEST = re.compile(r"sha256:([0-9a-f]{12})[0-9a-f]{52}")
 
 
@@ -275,6 +290,9 @@ def main() -> int:
     try:
         print(f"\nECR emulator listening on {emu.endpoint} (moto, patched; loopback only)")
         ci_history(emu, now, rng)
+        running = in_use_by_ecs_and_lambda(emu, IN_USE_REPOSITORY, now)
+        print(f"\nIn use: ECS service prod/orders-api and Lambda function orders-worker:1 run "
+              f"{IN_USE_REPOSITORY}@{running[:19]}…, untagged and {DEFAULT_MAX_AGE_DAYS}+ days old")
         before = inventory(emu)
         print_inventory("Before: the registry after eight weeks of CI", before, now)
 
@@ -286,7 +304,9 @@ def main() -> int:
         watch = LambdaWatch(emu.endpoint, config, log_dir=log_dir).start()
         dry_event = ROOT / "events" / "dry-run.json"
         print(f"Invoking first: cargo lambda invoke bootstrap --data-file {os.path.relpath(dry_event, ROOT)}")
-        print_reasons(watch.invoke(data_file=dry_event, timeout=1800), GRAPH_REPOSITORY)
+        dry = watch.invoke(data_file=dry_event, timeout=1800)
+        print_reasons(dry, GRAPH_REPOSITORY)
+        print_in_use(dry)
         print(f"\nInvoking: cargo lambda invoke bootstrap --data-file {os.path.relpath(args.event, ROOT)}")
         emu.clear_request_counts()
         report = watch.invoke(data_file=Path(args.event), timeout=1800)

@@ -119,10 +119,11 @@ fn plan_images(
     // The brake as configured when the environment is valid; its default otherwise (a
     // policy file may be planned without any janitor configuration).
     let config = Config::from_env();
-    let brake_percent = config.as_ref().map_or(
-        Some(DEFAULT_MAX_TAGGED_DELETE_PERCENT),
-        |c| c.sweep.brakes.max_tagged_delete_percent,
-    );
+    let brake_percent = config
+        .as_ref()
+        .map_or(Some(DEFAULT_MAX_TAGGED_DELETE_PERCENT), |c| {
+            c.sweep.brakes.max_tagged_delete_percent
+        });
     let policy = match policy {
         Some(path) => Policy::from_json(&read(&path)?)
             .with_context(|| format!("policy {}", path.display()))

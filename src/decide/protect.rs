@@ -106,7 +106,8 @@ impl InUse {
         self.count == 0
     }
 
-    /// The images of one repository in use: digest → its first user, in name order.
+    /// The images of one repository in use: digest → its users (`ECS service prod/api,
+    /// Lambda function worker:3`), each named once.
     pub fn protected(
         &self,
         account: &str,
@@ -115,7 +116,7 @@ impl InUse {
         images: &[Image],
     ) -> BTreeMap<String, String> {
         let key = (account.to_owned(), region.to_owned(), repository.to_owned());
-        let mut protected = BTreeMap::new();
+        let mut users: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         for Use { tag, digest, user } in self.uses.get(&key).into_iter().flatten() {
             let holder = match (digest, tag) {
                 (Some(digest), _) => images.iter().find(|i| &i.digest == digest),
@@ -123,12 +124,16 @@ impl InUse {
                 (None, None) => None,
             };
             if let Some(image) = holder {
-                protected
-                    .entry(image.digest.clone())
-                    .or_insert_with(|| user.clone());
+                let names = users.entry(image.digest.clone()).or_default();
+                if !names.contains(&user.as_str()) {
+                    names.push(user);
+                }
             }
         }
-        protected
+        users
+            .into_iter()
+            .map(|(digest, names)| (digest, names.join(", ")))
+            .collect()
     }
 }
 
@@ -214,6 +219,17 @@ mod tests {
                 "ECS service prod/api",
             ),
             use_of(format!("{REGISTRY}/api:gone"), None, "ECS service prod/old"),
+            // The same service twice, and a Lambda version on the same image: named once each.
+            use_of(
+                format!("{REGISTRY}/api:latest"),
+                None,
+                "ECS service prod/api",
+            ),
+            use_of(
+                format!("{REGISTRY}/api:1"),
+                Some("sha256:latest"),
+                "Lambda function f:1",
+            ),
             use_of(
                 "999999999999.dkr.ecr.us-east-1.amazonaws.com/api:x".into(),
                 Some("sha256:idle"),
@@ -227,12 +243,12 @@ mod tests {
             use_of("nginx:1".into(), None, "ECS task prod/2"),
         ];
         let in_use = InUse::new(&uses);
-        assert_eq!(in_use.len(), 5, "nginx is not in ECR");
+        assert_eq!(in_use.len(), 7, "nginx is not in ECR");
         let protected = in_use.protected("123456789012", "us-east-1", "api", &images);
         let expected = BTreeMap::from([
             (
                 "sha256:latest".to_owned(),
-                "ECS service prod/api".to_owned(),
+                "ECS service prod/api, Lambda function f:1".to_owned(),
             ),
             ("sha256:run".to_owned(), "ECS task prod/1".to_owned()),
         ]);

@@ -162,3 +162,17 @@ def ci_history(emu, now: datetime, rng: random.Random) -> dict[str, set[str]]:
 
     # platform/gateway: multi-arch builds with attestations and signatures.
     return {"platform/gateway": buildx_history(emu, "platform/gateway", now, rng)}
+
+
+def in_use_by_ecs_and_lambda(emu, repo: str, now: datetime) -> str:
+    """The oldest untagged image of ``repo`` past the retention, put to use the way a tag
+    that moved on leaves it: an ECS service deployment and a Lambda function version pinned
+    to its digest. A default sweep would delete it; in-use protection keeps it. Returns its
+    digest."""
+    images = emu.images(repo)
+    candidates = [d for d, i in images.items() if expires_by_default(i, now)]
+    digest = min(candidates, key=lambda d: images[d]["imagePushedAt"])
+    uri = emu.image_uri(repo, digest=digest)
+    emu.ecs_service("prod", "orders-api", uri)
+    emu.lambda_image_function("orders-worker", uri, publish=True)
+    return digest
