@@ -38,6 +38,29 @@ impl RepositoryFilter {
     }
 }
 
+/// One of `count` disjoint parts of the registry: the repositories whose stable hash of the
+/// name, modulo `count`, is `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    /// Which part, from 0.
+    pub index: u32,
+    /// How many parts.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether the repository called `name` falls in this shard. The hash (64-bit FNV-1a of
+    /// the name) is the same on every machine and in every release, so `count` invocations
+    /// cover every repository exactly once.
+    pub fn contains(&self, name: &str) -> bool {
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        hash % u64::from(self.count.max(1)) == u64::from(self.index)
+    }
+}
+
 /// The repositories a run covers, and the requested names it could not find.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selected {
@@ -47,16 +70,18 @@ pub struct Selected {
     pub requested_not_found: Vec<String>,
 }
 
-/// Narrows `repositories` to those the filter matches and, when an invocation named some,
-/// to those it named.
+/// Narrows `repositories` to those the filter matches and, when an invocation named some or
+/// a shard, to those it named and to that shard.
 pub fn select(
     repositories: Vec<Repository>,
     filter: &RepositoryFilter,
     requested: Option<&BTreeSet<String>>,
+    shard: Option<Shard>,
 ) -> Selected {
     let mut repositories: Vec<Repository> = repositories
         .into_iter()
         .filter(|r| filter.matches(&r.name))
+        .filter(|r| shard.is_none_or(|s| s.contains(&r.name)))
         .filter(|r| requested.is_none_or(|wanted| wanted.contains(&r.name)))
         .collect();
     repositories.sort_by(|a, b| a.name.cmp(&b.name));
@@ -216,6 +241,32 @@ pub(crate) fn parse_bool(text: &str) -> Option<bool> {
 mod tests {
     use super::*;
     use crate::testing::now;
+
+    #[test]
+    fn shards_partition_the_registry() {
+        let names: Vec<String> = (0..2000)
+            .map(|i| format!("team-{}/svc-{i}", i % 7))
+            .collect();
+        for count in [1, 2, 7, 64] {
+            let mut sizes = vec![0usize; count as usize];
+            for name in &names {
+                let owners: Vec<u32> = (0..count)
+                    .filter(|&index| Shard { index, count }.contains(name))
+                    .collect();
+                assert_eq!(owners.len(), 1, "{name} in {count} shards: {owners:?}");
+                sizes[owners[0] as usize] += 1;
+            }
+            let fair = names.len() / count as usize;
+            assert!(sizes.iter().all(|&s| s * 2 > fair), "{count}: {sizes:?}");
+        }
+        // Stable across machines and releases: FNV-1a("api/orders") = 5175204143404434233.
+        assert!(Shard { index: 1, count: 4 }.contains("api/orders"));
+        assert!(Shard {
+            index: 233,
+            count: 1000
+        }
+        .contains("api/orders"));
+    }
 
     #[test]
     fn successive_daily_runs_start_from_every_repository() {

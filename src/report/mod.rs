@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 use crate::aws::AwsError;
 use crate::decide::brakes::TaggedBrake;
 use crate::decide::graph::Unreadable;
-use crate::decide::scope::{Refusal, SkipReason};
+use crate::decide::scope::{Refusal, Shard, SkipReason};
 use crate::model::ImageFailure;
 
 mod images;
@@ -243,6 +243,9 @@ pub struct RunReport {
     /// failed). A run with a safety stop is a failed run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safety_stop: Option<String>,
+    /// The shard this run covered, when it was one of several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     /// What the in-use lookup covered.
     pub in_use: InUseReport,
     /// The brakes and what tripped.
@@ -281,6 +284,7 @@ impl RunReport {
             dry_run,
             complete: not_visited.is_empty() && totals.deferred == 0,
             safety_stop: None,
+            shard: None,
             in_use: InUseReport::default(),
             brakes: BrakesReport::default(),
             started_at,

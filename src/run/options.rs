@@ -12,6 +12,11 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::decide::scope::Shard;
+
+/// The most shards one sweep may be split into.
+pub const MAX_SHARDS: u32 = 1000;
+
 /// The overrides an invocation may carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -20,6 +25,8 @@ pub struct Overrides {
     dry_run: Option<bool>,
     /// Sweep only these repositories.
     repositories: Option<Vec<String>>,
+    /// Sweep only the repositories of this shard (Step Functions runs one invocation each).
+    shard: Option<Shard>,
 }
 
 /// An invocation payload the janitor will not act on.
@@ -69,6 +76,7 @@ impl Overrides {
 pub struct RunOptions {
     dry_run: bool,
     repositories: Option<BTreeSet<String>>,
+    shard: Option<Shard>,
     safety_stop: Option<String>,
 }
 
@@ -95,9 +103,19 @@ impl RunOptions {
             }
             Some(names) => Some(names.into_iter().collect()),
         };
+        if let Some(shard) = overrides.shard {
+            if shard.count == 0 || shard.count > MAX_SHARDS || shard.index >= shard.count {
+                return Err(InputError(format!(
+                    "shard {{\"index\": {}, \"count\": {}}} is not accepted; expected \
+                     0 ≤ index < count ≤ {MAX_SHARDS}",
+                    shard.index, shard.count
+                )));
+            }
+        }
         Ok(Self {
             dry_run: configured_dry_run || overrides.dry_run == Some(true),
             repositories,
+            shard: overrides.shard,
             safety_stop: None,
         })
     }
@@ -126,6 +144,11 @@ impl RunOptions {
     /// The repositories an invocation narrowed the run to, if it did.
     pub fn repositories(&self) -> Option<&BTreeSet<String>> {
         self.repositories.as_ref()
+    }
+
+    /// The shard an invocation narrowed the run to, if it did.
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
     }
 }
 
@@ -218,6 +241,13 @@ mod tests {
         let forced = RunOptions::resolve(false, narrow.with_dry_run()).expect("valid");
         assert!(!forced.deletes());
         assert_eq!(forced.repositories(), names(&["a"]).as_ref());
+    }
+
+    #[test]
+    fn a_shard_narrows_the_run() {
+        let options = resolve(&json!({"shard": {"index": 2, "count": 5}}), false).expect("valid");
+        assert_eq!(options.shard(), Some(Shard { index: 2, count: 5 }));
+        assert!(options.deletes());
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub(super) async fn run<R: Registry>(
         registry.repositories().await?,
         &settings.repositories,
         options.repositories(),
+        options.shard(),
     );
     scope::rotate(&mut selected.repositories, now);
     let shared = Shared {
@@ -115,6 +116,7 @@ pub(super) async fn run<R: Registry>(
         selected.requested_not_found,
     );
     report.brakes = brakes_report(settings, &report);
+    report.shard = options.shard();
     Ok(report)
 }
 
