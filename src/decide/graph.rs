@@ -140,18 +140,37 @@ enum Status {
     Expired(u32),
 }
 
-/// Decides every image: the policy's decisions for the images that stand alone, the graph's
-/// for those that follow others. Each image is resolved once, its parents first.
+/// An image not decided yet: by the policy (it stands alone), or not at all (it follows).
+enum Pending {
+    Decided(Decision),
+    Follower(Image),
+}
+
+impl Pending {
+    fn image(&self) -> &Image {
+        match self {
+            Pending::Decided(d) => &d.image,
+            Pending::Follower(image) => image,
+        }
+    }
+}
+
+/// Decides every image that takes part in the graph, parents first, each once; images
+/// that take no part are settled as they come. Images move (never copied) from `pending`
+/// into the plan.
 struct Resolver<'a> {
     graph: &'a Graph,
     protected: &'a BTreeMap<String, String>,
-    images: HashMap<&'a str, &'a Image>,
-    policy: HashMap<String, Decision>,
+    pending: HashMap<String, Pending>,
     status: HashMap<String, Status>,
-    decisions: HashMap<String, Decision>,
+    plan: Plan,
 }
 
 impl Resolver<'_> {
+    fn present(&self, digest: &str) -> bool {
+        self.status.contains_key(digest) || self.pending.contains_key(digest)
+    }
+
     fn resolve(&mut self, digest: &str) -> Status {
         if let Some(status) = self.status.get(digest) {
             return status.clone();
@@ -162,7 +181,7 @@ impl Resolver<'_> {
         let mut kept_by = None;
         let mut wave = None;
         for (link, parent) in &parents {
-            if !self.images.contains_key(parent.as_str()) {
+            if !self.present(parent) {
                 continue;
             }
             match self.resolve(parent) {
@@ -172,71 +191,74 @@ impl Resolver<'_> {
                 Status::Expired(w) => wave = Some(wave.unwrap_or(0).max(w + 1)),
             }
         }
-        let (decision, status) = self.settle(digest, &parents, kept_by, wave.unwrap_or(0));
-        self.decisions.insert(digest.to_owned(), decision);
+        let status = match self.pending.remove(digest) {
+            Some(pending) => self.settle(pending, &parents, kept_by, wave.unwrap_or(0)),
+            None => Status::Kept(None),
+        };
         self.status.insert(digest.to_owned(), status.clone());
         status
     }
 
-    /// The decision on `digest`, once what it follows is resolved.
+    /// Decides one image once what it follows is resolved, and files it in the plan.
     fn settle(
         &mut self,
-        digest: &str,
+        pending: Pending,
         parents: &[(Link, String)],
         kept_by: Option<(Link, String, Option<String>)>,
         wave: u32,
-    ) -> (Decision, Status) {
-        let image = self.images[digest];
-        let own_tag = image.tags.first().cloned();
-        let policy = self.policy.remove(digest);
-        if let Some(kept) = policy.as_ref().filter(|d| !expires(&d.reason)) {
-            return (kept.clone(), Status::Kept(own_tag));
+    ) -> Status {
+        let own_tag = pending.image().tags.first().cloned();
+        let user = self.protected.get(&pending.image().digest).cloned();
+        let held = self.graph.unreadable.first().map(|u| u.index.clone());
+        let (decision, status) = match (pending, user, kept_by) {
+            (Pending::Decided(d), _, _) if !expires(&d.reason) => (d, Status::Kept(own_tag)),
+            (p, Some(user), _) => (keep(p, Reason::InUse { user }), Status::Kept(own_tag)),
+            (p, None, Some((link, parent, tag))) => {
+                let reason = match link {
+                    Link::Child => Reason::ListedByKept {
+                        index: parent,
+                        tag: tag.clone(),
+                    },
+                    Link::Referrer => Reason::SubjectKept {
+                        subject: parent,
+                        tag: tag.clone(),
+                    },
+                };
+                (keep(p, reason), Status::Kept(tag.or(own_tag)))
+            }
+            (p, None, None) if held.is_some() && p.image().tags.is_empty() => {
+                let index = held.unwrap_or_default();
+                let reason = Reason::ManifestUnreadable { index };
+                (keep(p, reason), Status::Kept(None))
+            }
+            (p, None, None) => {
+                let mut decision = match p {
+                    Pending::Decided(d) => d,
+                    Pending::Follower(image) => {
+                        let reason = follower_expiry(parents, |d| self.present(d));
+                        Decision::new(image, None, reason)
+                    }
+                };
+                decision.wave = wave;
+                decision.follows = parents.iter().map(|(_, p)| p.clone()).collect();
+                (decision, Status::Expired(wave))
+            }
+        };
+        match status {
+            Status::Kept(_) => self.plan.kept.push(decision),
+            Status::Expired(_) => self.plan.expired.push(decision),
         }
-        if let Some(user) = self.protected.get(digest) {
-            let reason = Reason::InUse { user: user.clone() };
-            return (
-                Decision::new(image.clone(), None, reason),
-                Status::Kept(own_tag),
-            );
-        }
-        if let Some((link, parent, tag)) = kept_by {
-            let reason = match link {
-                Link::Child => Reason::ListedByKept {
-                    index: parent,
-                    tag: tag.clone(),
-                },
-                Link::Referrer => Reason::SubjectKept {
-                    subject: parent,
-                    tag: tag.clone(),
-                },
-            };
-            return (
-                Decision::new(image.clone(), None, reason),
-                Status::Kept(tag.or(own_tag)),
-            );
-        }
-        if let Some(first) = self
-            .graph
-            .unreadable
-            .first()
-            .filter(|_| image.tags.is_empty())
-        {
-            let reason = Reason::ManifestUnreadable {
-                index: first.index.clone(),
-            };
-            return (
-                Decision::new(image.clone(), None, reason),
-                Status::Kept(None),
-            );
-        }
-        let mut decision = policy.unwrap_or_else(|| {
-            let reason = follower_expiry(parents, |d| self.images.contains_key(d));
-            Decision::new(image.clone(), None, reason)
-        });
-        decision.wave = wave;
-        decision.follows = parents.iter().map(|(_, p)| p.clone()).collect();
-        (decision, Status::Expired(wave))
+        status
     }
+}
+
+/// A kept decision on a pending image, for `reason`.
+fn keep(pending: Pending, reason: Reason) -> Decision {
+    let image = match pending {
+        Pending::Decided(d) => d.image,
+        Pending::Follower(image) => image,
+    };
+    Decision::new(image, None, reason)
 }
 
 /// Whether a policy decision expires the image (the policy's own reasons only).
@@ -279,35 +301,45 @@ pub fn follow(
     decide_alone: impl FnOnce(Vec<Image>) -> Plan,
 ) -> Plan {
     let graph = Graph::new(&images, manifests);
-    let alone: Vec<Image> = images
+    let (alone, followers): (Vec<Image>, Vec<Image>) =
+        images.into_iter().partition(|i| graph.stands_alone(i));
+    // Only images with a parent or a follower need the resolver; the rest settle at once.
+    let linked: BTreeSet<&str> = graph
+        .parents
         .iter()
-        .filter(|i| graph.stands_alone(i))
-        .cloned()
+        .flat_map(|(child, parents)| {
+            std::iter::once(child.as_str()).chain(parents.iter().map(|(_, p)| p.as_str()))
+        })
         .collect();
     let by_policy = decide_alone(alone);
     let mut resolver = Resolver {
         graph: &graph,
         protected,
-        images: images.iter().map(|i| (i.digest.as_str(), i)).collect(),
-        policy: by_policy
-            .expired
-            .into_iter()
-            .chain(by_policy.kept)
-            .map(|d| (d.image.digest.clone(), d))
-            .collect(),
+        pending: HashMap::new(),
         status: HashMap::new(),
-        decisions: HashMap::new(),
+        plan: Plan::default(),
     };
-    let mut plan = Plan::default();
-    for image in &images {
-        let status = resolver.resolve(&image.digest);
-        if let Some(decision) = resolver.decisions.remove(&image.digest) {
-            match status {
-                Status::Kept(_) => plan.kept.push(decision),
-                Status::Expired(_) => plan.expired.push(decision),
+    for decision in by_policy.expired.into_iter().chain(by_policy.kept) {
+        match linked.contains(decision.image.digest.as_str()) {
+            true => {
+                let digest = decision.image.digest.clone();
+                resolver.pending.insert(digest, Pending::Decided(decision));
+            }
+            false => {
+                resolver.settle(Pending::Decided(decision), &[], None, 0);
             }
         }
     }
+    for image in followers {
+        resolver
+            .pending
+            .insert(image.digest.clone(), Pending::Follower(image));
+    }
+    let linked: Vec<String> = resolver.pending.keys().cloned().collect();
+    for digest in &linked {
+        resolver.resolve(digest);
+    }
+    let mut plan = resolver.plan;
     plan.sort();
     plan.unreadable = graph.unreadable;
     plan

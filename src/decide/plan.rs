@@ -145,33 +145,42 @@ impl fmt::Display for Reason {
                 "claimed by higher-priority rule {rule} (rule {would_expire} would expire it)"
             ),
             Reason::Unselected => f.write_str("no rule selects it"),
-            Reason::ListedByKept { index, tag } => {
-                write!(f, "listed by index {index}, which is kept{}", via(tag))
-            }
-            Reason::ListedByExpired { index, indexes } => match indexes {
-                1 => write!(f, "listed only by index {index}, which expires"),
-                n => write!(
-                    f,
-                    "every index that lists it expires ({index} and {} more)",
-                    n - 1
-                ),
-            },
-            Reason::SubjectKept { subject, tag } => {
-                write!(f, "refers to {subject}, which is kept{}", via(tag))
-            }
-            Reason::SubjectExpired { subject } => {
-                write!(f, "refers to {subject}, which expires")
-            }
-            Reason::Orphan { subject } => {
-                write!(f, "refers to {subject}, which is not in the repository")
-            }
-            Reason::InUse { user } => write!(f, "in use by {user}"),
-            Reason::ManifestUnreadable { index } => write!(
-                f,
-                "the manifest of index {index} could not be read, so nothing untagged is \
-                 deleted in this repository"
-            ),
+            other => fmt_follower(other, f),
         }
+    }
+}
+
+/// The reasons of images kept or expired for another image's sake (the graph, in-use
+/// protection, an unreadable manifest).
+fn fmt_follower(reason: &Reason, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match reason {
+        Reason::ListedByKept { index, tag } => {
+            write!(f, "listed by index {index}, which is kept{}", via(tag))
+        }
+        Reason::ListedByExpired { index, indexes } => match indexes {
+            1 => write!(f, "listed only by index {index}, which expires"),
+            n => write!(
+                f,
+                "every index that lists it expires ({index} and {} more)",
+                n - 1
+            ),
+        },
+        Reason::SubjectKept { subject, tag } => {
+            write!(f, "refers to {subject}, which is kept{}", via(tag))
+        }
+        Reason::SubjectExpired { subject } => {
+            write!(f, "refers to {subject}, which expires")
+        }
+        Reason::Orphan { subject } => {
+            write!(f, "refers to {subject}, which is not in the repository")
+        }
+        Reason::InUse { user } => write!(f, "in use by {user}"),
+        Reason::ManifestUnreadable { index } => write!(
+            f,
+            "the manifest of index {index} could not be read, so nothing untagged is \
+             deleted in this repository"
+        ),
+        _ => Ok(()),
     }
 }
 

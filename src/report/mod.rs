@@ -311,37 +311,9 @@ impl RunReport {
         summary
     }
 
-    /// A fixed-width table for people: one line per repository, then the totals.
-    pub fn to_table(&self) -> String {
-        let header = [
-            "REPOSITORY",
-            "SCANNED",
-            "EXPIRED",
-            "DELETED",
-            "GONE",
-            "FAILED",
-            "MB FREED",
-            "NOTE",
-        ];
-        let mb = |bytes: i64| format!("{:.1}", bytes as f64 / (1024.0 * 1024.0));
-        let rows = self.repositories.iter().map(|r| {
-            let note = match &r.outcome {
-                Outcome::Swept => String::new(),
-                Outcome::Skipped(reason) => format!("skipped: {reason}"),
-                Outcome::Failed(error) => format!("error: {error}"),
-            };
-            vec![
-                r.name.clone(),
-                r.images_scanned.to_string(),
-                r.expired.len().to_string(),
-                r.deleted.to_string(),
-                r.already_gone.to_string(),
-                r.failures.len().to_string(),
-                mb(r.bytes_freed),
-                note,
-            ]
-        });
-        let mut out = table::render(&header, rows);
+    /// The lines under the repository table: totals, safety stop, deferrals, unvisited.
+    fn table_footer(&self, mb: impl Fn(i64) -> String) -> String {
+        let mut out = String::new();
         let t = &self.totals;
         out.push_str(&format!(
             "{} repositories, {} images scanned, {} expired, {} deleted, {} failed, {} MB freed \
@@ -376,6 +348,41 @@ impl RunReport {
                 out.push_str(&format!("{label}: {}\n", names.join(", ")));
             }
         }
+        out
+    }
+
+    /// A fixed-width table for people: one line per repository, then the totals.
+    pub fn to_table(&self) -> String {
+        let header = [
+            "REPOSITORY",
+            "SCANNED",
+            "EXPIRED",
+            "DELETED",
+            "GONE",
+            "FAILED",
+            "MB FREED",
+            "NOTE",
+        ];
+        let mb = |bytes: i64| format!("{:.1}", bytes as f64 / (1024.0 * 1024.0));
+        let rows = self.repositories.iter().map(|r| {
+            let note = match &r.outcome {
+                Outcome::Swept => String::new(),
+                Outcome::Skipped(reason) => format!("skipped: {reason}"),
+                Outcome::Failed(error) => format!("error: {error}"),
+            };
+            vec![
+                r.name.clone(),
+                r.images_scanned.to_string(),
+                r.expired.len().to_string(),
+                r.deleted.to_string(),
+                r.already_gone.to_string(),
+                r.failures.len().to_string(),
+                mb(r.bytes_freed),
+                note,
+            ]
+        });
+        let mut out = table::render(&header, rows);
+        out.push_str(&self.table_footer(mb));
         out
     }
 }

@@ -223,20 +223,7 @@ async fn sweep<R: Registry>(
     let images = registry.images(&repo.name).await?;
     report.images_scanned = images.len() as u64;
     report.untagged_scanned = images.iter().filter(|i| i.tags.is_empty()).count() as u64;
-    let indexes: Vec<String> = images
-        .iter()
-        .filter(|i| graph::is_index(i))
-        .map(|i| i.digest.clone())
-        .collect();
-    let manifests: Manifests = if indexes.is_empty() {
-        Manifests::new()
-    } else {
-        registry
-            .manifests(&repo.name, &indexes)
-            .await?
-            .into_iter()
-            .collect()
-    };
+    let manifests = read_manifests(registry, &repo.name, &images).await?;
     let (account, region) = arn_location(&repo.arn).unwrap_or_default();
     let in_use = shared
         .in_use
@@ -271,6 +258,27 @@ async fn sweep<R: Registry>(
         Some(unreadable) => Err(RepositoryError::ManifestUnreadable(unreadable)),
         None => Ok(()),
     }
+}
+
+/// The manifests of the repository's image indexes (no call when there are none).
+async fn read_manifests<R: Registry>(
+    registry: &R,
+    repository: &str,
+    images: &[crate::model::Image],
+) -> Result<Manifests, AwsError> {
+    let indexes: Vec<String> = images
+        .iter()
+        .filter(|i| graph::is_index(i))
+        .map(|i| i.digest.clone())
+        .collect();
+    if indexes.is_empty() {
+        return Ok(Manifests::new());
+    }
+    Ok(registry
+        .manifests(repository, &indexes)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Deletes the plan's expired images when the run deletes; previews them in a dry run; holds
