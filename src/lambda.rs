@@ -99,7 +99,7 @@ mod tests {
         let report = invoke(&janitor, event).await.expect("runs");
         assert!(!report.dry_run && report.complete);
         assert_eq!(report.totals.deleted, 3);
-        assert_eq!(janitor.services.registry.deleted().len(), 3);
+        assert_eq!(janitor.regions[0].services.registry.deleted().len(), 3);
     }
 
     #[tokio::test]
@@ -116,7 +116,11 @@ mod tests {
             .collect();
         assert_eq!(names, ["b"]);
         assert_eq!(report.totals.expired, 1);
-        assert!(janitor.services.registry.calls("delete").is_empty());
+        assert!(janitor.regions[0]
+            .services
+            .registry
+            .calls("delete")
+            .is_empty());
     }
 
     #[tokio::test]
@@ -131,7 +135,11 @@ mod tests {
             "{}",
             error.error_message
         );
-        assert!(janitor.services.registry.calls("images").is_empty());
+        assert!(janitor.regions[0]
+            .services
+            .registry
+            .calls("images")
+            .is_empty());
     }
 
     #[tokio::test]
@@ -150,7 +158,11 @@ mod tests {
             "{}",
             error.error_message
         );
-        assert!(janitor.services.registry.calls("delete").is_empty());
+        assert!(janitor.regions[0]
+            .services
+            .registry
+            .calls("delete")
+            .is_empty());
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use crate::aws::functions::{FunctionImage, Functions};
 use crate::aws::AwsError;
 use crate::config::{Config, ConfigError};
 use crate::model::{Image, ImageFailure, Repository};
-use crate::run::{Janitor, Services};
+use crate::run::{Janitor, Region, Services};
 
 /// Environment variables of one case.
 pub type Vars<'a> = &'a [(&'a str, &'a str)];
@@ -307,12 +307,14 @@ pub fn janitor(
         tasks: Vec::new(),
         denied: false,
     };
-    Janitor::new(
-        config(vars),
-        Services {
-            registry,
-            ecs: compute,
-            functions: compute_too,
-        },
-    )
+    let services = Services {
+        registry,
+        ecs: compute,
+        functions: compute_too,
+    };
+    let region = Region {
+        name: "us-east-1".into(),
+        services,
+    };
+    Janitor::new(config(vars), vec![region])
 }

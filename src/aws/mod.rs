@@ -15,13 +15,16 @@ pub mod functions;
 /// SDK attempts per call: enough to ride out throttling with the SDK's backoff.
 pub const MAX_ATTEMPTS: u32 = 10;
 
-/// The shared AWS configuration of the standard environment (`AWS_REGION`, credentials,
-/// `AWS_ENDPOINT_URL`), retrying throttling and 5xx with the SDK's standard backoff.
-pub async fn shared_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-        .load()
-        .await
+/// The shared AWS configuration of the standard environment (credentials,
+/// `AWS_ENDPOINT_URL`, and `AWS_REGION` unless `region` names another), retrying throttling
+/// and 5xx with the SDK's standard backoff.
+pub async fn shared_config(region: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    loader.load().await
 }
 
 /// A call to AWS that failed after the SDK's retries.

@@ -35,6 +35,8 @@ pub struct Config {
     /// `DRY_RUN`: read only by [`crate::run::RunOptions::resolve`], the one place that decides
     /// whether a run deletes.
     pub dry_run: bool,
+    /// `REGIONS`: the regions to sweep; empty means the function's own region.
+    pub regions: Vec<String>,
     /// Everything else a sweep needs.
     pub sweep: Settings,
 }
@@ -127,10 +129,12 @@ impl Config {
         );
         let in_use = in_use_lookup(&mut env);
         let brakes = brakes(&mut env);
+        let regions = env.parse("REGIONS", Vec::new(), Vec::new(), parse_regions);
         let problems = env.into_problems();
         match default {
             Some(default) if problems.is_empty() => Ok(Config {
                 dry_run,
+                regions,
                 sweep: Settings {
                     policies: Policies {
                         default,
@@ -294,6 +298,66 @@ fn brakes<L: Fn(&str) -> Option<String>>(env: &mut Env<L>) -> Brakes {
         max_deletions_per_run,
         max_tagged_delete_percent,
     }
+}
+
+/// The AWS regions with ECR, by name: a misspelt region would otherwise be swept as an
+/// empty registry, silently.
+const KNOWN_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// `REGIONS`: a comma list of region names, each known, each once.
+fn parse_regions(text: &str) -> Result<Vec<String>, String> {
+    let mut regions: Vec<String> = Vec::new();
+    for name in text.split(',').map(str::trim) {
+        if !KNOWN_REGIONS.contains(&name) {
+            return Err(format!(
+                "{name:?} is not an AWS region with ECR; expected a comma list such as \
+                 us-east-1,eu-west-1"
+            ));
+        }
+        if !regions.iter().any(|r| r == name) {
+            regions.push(name.to_owned());
+        }
+    }
+    Ok(regions)
 }
 
 /// `MAX_CONCURRENCY`: 1 to [`MAX_MAX_CONCURRENCY`].
@@ -564,6 +628,19 @@ mod tests {
             ("MAX_TAGGED_DELETE_PERCENT", "101"),
         ] {
             assert_eq!(bad_vars(&[(var, value)]), [var], "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn regions_are_known_names_each_once() {
+        assert!(
+            load(&[]).expect("defaults").regions.is_empty(),
+            "own region"
+        );
+        let c = load(&[("REGIONS", "us-east-1, eu-west-1,us-east-1")]).expect("valid");
+        assert_eq!(c.regions, ["us-east-1", "eu-west-1"]);
+        for bad in ["us-east-9", "eu-west-1,,us-east-1", "US-EAST-1", "useast1"] {
+            assert_eq!(bad_vars(&[("REGIONS", bad)]), ["REGIONS"], "{bad}");
         }
     }
 

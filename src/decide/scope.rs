@@ -61,15 +61,6 @@ impl Shard {
     }
 }
 
-/// The repositories a run covers, and the requested names it could not find.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Selected {
-    /// In scope, sorted by name.
-    pub repositories: Vec<Repository>,
-    /// Names an invocation asked for that do not exist or that the filter excludes, sorted.
-    pub requested_not_found: Vec<String>,
-}
-
 /// Narrows `repositories` to those the filter matches and, when an invocation named some or
 /// a shard, to those it named and to that shard.
 pub fn select(
@@ -77,33 +68,36 @@ pub fn select(
     filter: &RepositoryFilter,
     requested: Option<&BTreeSet<String>>,
     shard: Option<Shard>,
-) -> Selected {
-    let mut repositories: Vec<Repository> = repositories
+) -> Vec<Repository> {
+    repositories
         .into_iter()
         .filter(|r| filter.matches(&r.name))
         .filter(|r| shard.is_none_or(|s| s.contains(&r.name)))
         .filter(|r| requested.is_none_or(|wanted| wanted.contains(&r.name)))
-        .collect();
-    repositories.sort_by(|a, b| a.name.cmp(&b.name));
-    let found: BTreeSet<&str> = repositories.iter().map(|r| r.name.as_str()).collect();
-    let requested_not_found = requested
+        .collect()
+}
+
+/// The names an invocation asked for that no region has in scope (they do not exist, or
+/// the filter excludes them), sorted.
+pub fn not_found<'a>(
+    requested: Option<&BTreeSet<String>>,
+    found: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let found: BTreeSet<&str> = found.into_iter().collect();
+    requested
         .into_iter()
         .flatten()
         .filter(|w| !found.contains(w.as_str()))
         .cloned()
-        .collect();
-    Selected {
-        repositories,
-        requested_not_found,
-    }
+        .collect()
 }
 
-/// Puts `repositories` (sorted by name) in the order a run visits them: rotated to start at
-/// a point that moves with `now`, so that runs cut short by the deadline or the deletion
+/// Puts `repositories` (sorted) in the order a run visits them: rotated to start at a point
+/// that moves with `now`, so that runs cut short by the deadline or the deletion
 /// brake do not always favour the same repositories. The start is the fractional part of
 /// `minutes since the epoch × the golden ratio`: whatever the schedule's period, successive
 /// starting points spread evenly over the list, with no state kept between runs.
-pub fn rotate(repositories: &mut [Repository], now: DateTime<Utc>) {
+pub fn rotate<T>(repositories: &mut [T], now: DateTime<Utc>) {
     if repositories.is_empty() {
         return;
     }

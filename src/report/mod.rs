@@ -89,6 +89,8 @@ impl Serialize for Outcome {
 pub struct RepositoryReport {
     /// Repository name.
     pub name: String,
+    /// The region it is in.
+    pub region: String,
     /// Images listed (all of them, or only untagged ones when no rule selects tagged images).
     pub images_scanned: u64,
     /// Untagged images among them.
@@ -256,9 +258,10 @@ pub struct RunReport {
     pub duration_ms: u64,
     /// Sums across `repositories`.
     pub totals: Totals,
-    /// One entry per repository visited, sorted by name.
+    /// One entry per repository visited, sorted by name (then region).
     pub repositories: Vec<RepositoryReport>,
-    /// Repositories in scope that the deadline left unvisited, sorted.
+    /// Repositories in scope that the deadline left unvisited, sorted (as `name@region` when
+    /// the run covers several regions).
     pub not_visited: Vec<String>,
     /// Repositories an invocation asked for that do not exist or are excluded by config.
     pub requested_not_found: Vec<String>,
@@ -277,7 +280,7 @@ impl RunReport {
         mut not_visited: Vec<String>,
         requested_not_found: Vec<String>,
     ) -> Self {
-        repositories.sort_by(|a, b| a.name.cmp(&b.name));
+        repositories.sort_by(|a, b| (&a.name, &a.region).cmp(&(&b.name, &b.region)));
         not_visited.sort();
         let totals = Totals::of(&repositories, dry_run);
         Self {

@@ -34,32 +34,55 @@ pub struct Services<R, E, F> {
     pub functions: F,
 }
 
-/// The janitor: configuration validated at cold start, and the AWS services.
+/// One region's name and services.
+#[derive(Debug)]
+pub struct Region<R, E, F> {
+    /// The region's name, as the report gives it.
+    pub name: String,
+    /// Its clients.
+    pub services: Services<R, E, F>,
+}
+
+/// The janitor: configuration validated at cold start, and the AWS services of each region
+/// it sweeps.
 #[derive(Debug)]
 pub struct Janitor<R, E, F> {
     config: Config,
     /// Visible in the crate so that tests can read back what fakes saw.
-    pub(crate) services: Services<R, E, F>,
+    pub(crate) regions: Vec<Region<R, E, F>>,
 }
 
 impl Janitor<EcrRegistry, EcsClient, LambdaClient> {
     /// Validates the environment first, so a bad configuration makes no AWS client at all.
+    /// One set of clients per region of `REGIONS` (by default the function's own region).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        let shared = shared_config().await;
-        let services = Services {
-            registry: EcrRegistry::from_shared(&shared),
-            ecs: EcsClient::from_shared(&shared),
-            functions: LambdaClient::from_shared(&shared),
+        let names: Vec<Option<&str>> = match config.regions.is_empty() {
+            true => vec![None],
+            false => config.regions.iter().map(|r| Some(r.as_str())).collect(),
         };
-        Ok(Self::new(config, services))
+        let mut regions = Vec::new();
+        for name in names {
+            let shared = shared_config(name).await;
+            let region = shared.region().map(|r| r.to_string()).unwrap_or_default();
+            let services = Services {
+                registry: EcrRegistry::from_shared(&shared),
+                ecs: EcsClient::from_shared(&shared),
+                functions: LambdaClient::from_shared(&shared),
+            };
+            regions.push(Region {
+                name: region,
+                services,
+            });
+        }
+        Ok(Self::new(config, regions))
     }
 }
 
 impl<R: Registry, E: Ecs, F: Functions> Janitor<R, E, F> {
     /// A janitor over any services (tests use fakes).
-    pub fn new(config: Config, services: Services<R, E, F>) -> Self {
-        Self { config, services }
+    pub fn new(config: Config, regions: Vec<Region<R, E, F>>) -> Self {
+        Self { config, regions }
     }
 
     /// The run options for an invocation's overrides, refused when less safe than configured.
@@ -78,21 +101,35 @@ impl<R: Registry, E: Ecs, F: Functions> Janitor<R, E, F> {
         tracing::info!(dry_run = options.dry_run(), "run starting");
         let settings = &self.config.sweep;
         let lookup = settings.in_use;
-        let uses = in_use::lookup(
-            &self.services.ecs,
-            &self.services.functions,
-            lookup,
-            settings.max_concurrency,
-        )
-        .await
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "in-use lookup failed; nothing will be deleted");
-            options.stop_deleting(format!("the in-use lookup failed: {e}"));
-            Vec::new()
-        });
+        let mut uses = Vec::new();
+        // Every swept region's ECS and Lambda: a service in one region may run an image from
+        // another.
+        for region in &self.regions {
+            let services = &region.services;
+            let found = in_use::lookup(
+                &services.ecs,
+                &services.functions,
+                lookup,
+                settings.max_concurrency,
+            )
+            .await;
+            match found {
+                Ok(found) => uses.extend(found),
+                Err(e) => {
+                    tracing::error!(region = %region.name, error = %e, "in-use lookup failed; nothing will be deleted");
+                    options
+                        .stop_deleting(format!("the in-use lookup failed in {}: {e}", region.name));
+                }
+            }
+        }
         let in_use = InUse::new(&uses);
+        let registries: Vec<(&str, &R)> = self
+            .regions
+            .iter()
+            .map(|r| (r.name.as_str(), &r.services.registry))
+            .collect();
         let mut report = sweep::run(
-            &self.services.registry,
+            &registries,
             settings,
             &options,
             &in_use,

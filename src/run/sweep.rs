@@ -65,7 +65,7 @@ impl Shared<'_> {
 /// `stop_starting_at` is when to stop starting repositories (None: no deadline).
 /// Fails only when the repositories cannot be listed.
 pub(super) async fn run<R: Registry>(
-    registry: &R,
+    registries: &[(&str, &R)],
     settings: &Settings,
     options: &RunOptions,
     in_use: &InUse,
@@ -73,24 +73,40 @@ pub(super) async fn run<R: Registry>(
     stop_starting_at: Option<Instant>,
 ) -> Result<RunReport, AwsError> {
     let clock = Instant::now();
-    let mut selected = scope::select(
-        registry.repositories().await?,
-        &settings.repositories,
+    let mut repositories: Vec<(&str, &R, Repository)> = Vec::new();
+    for &(region, registry) in registries {
+        let in_scope = scope::select(
+            registry.repositories().await?,
+            &settings.repositories,
+            options.repositories(),
+            options.shard(),
+        );
+        repositories.extend(in_scope.into_iter().map(|r| (region, registry, r)));
+    }
+    let requested_not_found = scope::not_found(
         options.repositories(),
-        options.shard(),
+        repositories.iter().map(|(_, _, r)| r.name.as_str()),
     );
-    scope::rotate(&mut selected.repositories, now);
+    repositories.sort_by(|a, b| (&a.2.name, a.0).cmp(&(&b.2.name, b.0)));
+    scope::rotate(&mut repositories, now);
+    let several_regions = registries.len() > 1;
     let shared = Shared {
         in_use,
         budget: Mutex::new(settings.brakes.max_deletions_per_run),
     };
     let shared = &shared;
-    let visits: Vec<Visit> = stream::iter(selected.repositories)
-        .map(|repo| async move {
+    let visits: Vec<Visit> = stream::iter(repositories)
+        .map(|(region, registry, repo)| async move {
             if stop_starting_at.is_some_and(|t| Instant::now() >= t) {
-                return Visit::NotVisited(repo.name);
+                let name = match several_regions {
+                    true => format!("{}@{region}", repo.name),
+                    false => repo.name,
+                };
+                return Visit::NotVisited(name);
             }
-            let report = sweep_repository(registry, settings, options, shared, &repo, now).await;
+            let mut report =
+                sweep_repository(registry, settings, options, shared, &repo, now).await;
+            report.region = region.to_owned();
             log_repository(&report);
             Visit::Swept(Box::new(report))
         })
@@ -113,7 +129,7 @@ pub(super) async fn run<R: Registry>(
         elapsed,
         swept,
         not_visited,
-        selected.requested_not_found,
+        requested_not_found,
     );
     report.brakes = brakes_report(settings, &report);
     report.shard = options.shard();
@@ -141,6 +157,7 @@ fn log_repository(report: &RepositoryReport) {
     };
     tracing::info!(
         repository = %report.name,
+        region = %report.region,
         scanned = report.images_scanned,
         expired = report.expired.len(),
         deleted = report.deleted,
@@ -356,7 +373,7 @@ mod tests {
             ..Fake::default()
         };
         let report = run(
-            &fake,
+            &[("us-east-1", &fake)],
             &settings(&[]),
             &live(),
             &InUse::default(),
@@ -396,7 +413,7 @@ mod tests {
         };
         let options = RunOptions::resolve(true, Overrides::default()).expect("valid");
         let report = run(
-            &fake,
+            &[("us-east-1", &fake)],
             &settings(&[]),
             &options,
             &InUse::default(),
@@ -428,7 +445,7 @@ mod tests {
             ..Fake::default()
         };
         let report = run(
-            &fake,
+            &[("us-east-1", &fake)],
             &settings(&[]),
             &live(),
             &InUse::default(),
@@ -473,7 +490,7 @@ mod tests {
             ..Fake::default()
         };
         let report = run(
-            &fake,
+            &[("us-east-1", &fake)],
             &settings(&[]),
             &live(),
             &InUse::default(),
@@ -505,9 +522,16 @@ mod tests {
             ("INCLUDE_REPOSITORIES", "team/*"),
             ("EXCLUDE_REPOSITORIES", "team/c"),
         ]);
-        let report = run(&fake, &cfg, &live(), &InUse::default(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &[("us-east-1", &fake)],
+            &cfg,
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         let swept: Vec<_> = report
             .repositories
             .iter()
@@ -518,9 +542,16 @@ mod tests {
         let narrow = serde_json::json!({"repositories": ["team/b", "team/c", "nope"]});
         let only = RunOptions::resolve(false, Overrides::from_event(&narrow).expect("valid"))
             .expect("valid");
-        let report = run(&fake, &cfg, &only, &InUse::default(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &[("us-east-1", &fake)],
+            &cfg,
+            &only,
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         let swept: Vec<_> = report
             .repositories
             .iter()
@@ -542,9 +573,16 @@ mod tests {
         };
         let cfg = settings(&[("MAX_CONCURRENCY", "1")]);
         let stop = Instant::now() + Duration::from_secs(15);
-        let report = run(&fake, &cfg, &live(), &InUse::default(), now(), Some(stop))
-            .await
-            .expect("runs");
+        let report = run(
+            &[("us-east-1", &fake)],
+            &cfg,
+            &live(),
+            &InUse::default(),
+            now(),
+            Some(stop),
+        )
+        .await
+        .expect("runs");
         // The visiting order is the rotation for `now()`: b, c, d, a.
         let swept: Vec<_> = report
             .repositories
@@ -570,9 +608,16 @@ mod tests {
             ..Fake::default()
         };
         let cfg = settings(&[("MAX_DELETIONS_PER_RUN", "6"), ("MAX_CONCURRENCY", "1")]);
-        let report = run(&fake, &cfg, &live(), &InUse::default(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &[("us-east-1", &fake)],
+            &cfg,
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         assert_eq!(fake.deleted().len(), 6);
         assert_eq!((report.totals.deleted, report.totals.deferred), (6, 6));
         assert_eq!(
@@ -610,9 +655,16 @@ mod tests {
         };
         let policy = RELEASES;
         let cfg = settings(&[("LIFECYCLE_POLICY", policy)]);
-        let report = run(&fake, &cfg, &live(), &InUse::default(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &[("us-east-1", &fake)],
+            &cfg,
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         let web = &report.repositories[1];
         match &web.outcome {
             Outcome::Failed(e) => {
@@ -628,9 +680,16 @@ mod tests {
             ("LIFECYCLE_POLICY", policy),
             ("MAX_TAGGED_DELETE_PERCENT", "off"),
         ]);
-        let report = run(&fake, &off, &live(), &InUse::default(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &[("us-east-1", &fake)],
+            &off,
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         assert_eq!(
             report.repositories[1].deleted, 3,
             "off: the plan goes ahead"
@@ -659,9 +718,16 @@ mod tests {
             )],
             ..fake
         };
-        let report = run(&fake, &settings(&[]), &dry, &in_use, now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &[("us-east-1", &fake)],
+            &settings(&[]),
+            &dry,
+            &in_use,
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         let r = &report.repositories[0];
         assert_eq!(r.protected_in_use, 1);
         assert_eq!(r.expired.len(), 2);
@@ -706,9 +772,16 @@ mod tests {
             ("MAX_TAGGED_DELETE_PERCENT", "off"),
             ("LIFECYCLE_POLICIES", &policies),
         ]);
-        let report = run(&fake, &cfg, &live(), &InUse::default(), now(), None)
-            .await
-            .expect("runs");
+        let report = run(
+            &[("us-east-1", &fake)],
+            &cfg,
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs");
         let by_name = |n: &str| {
             report
                 .repositories
@@ -749,7 +822,7 @@ mod tests {
             ..Fake::default()
         };
         run(
-            &quiet,
+            &[("us-east-1", &quiet)],
             &settings(&[]),
             &live(),
             &InUse::default(),
@@ -794,7 +867,7 @@ mod tests {
             ..Fake::default()
         };
         let report = run(
-            &fake,
+            &[("us-east-1", &fake)],
             &settings(&[]),
             &live(),
             &InUse::default(),
@@ -831,7 +904,7 @@ mod tests {
             ..Fake::default()
         };
         let report = run(
-            &fake,
+            &[("us-east-1", &fake)],
             &settings(&[]),
             &live(),
             &InUse::default(),
@@ -884,7 +957,7 @@ mod tests {
             ..Fake::default()
         };
         let report = run(
-            &fake,
+            &[("us-east-1", &fake)],
             &settings(&[]),
             &live(),
             &InUse::default(),

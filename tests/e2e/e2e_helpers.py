@@ -79,8 +79,9 @@ def check_report_shape(report: dict[str, Any]) -> None:
     totals = report["totals"]
     for key in TOTAL_KEYS:
         assert key in totals, f"totals has no {key!r}: {sorted(totals)}"
-    names = [r["name"] for r in report["repositories"]]
-    assert names == sorted(names), f"repositories not sorted by name: {names}"
+    # The same repository name may be in several regions (replication): (name, region) is the key.
+    names = [(r["name"], r["region"]) for r in report["repositories"]]
+    assert names == sorted(names), f"repositories not sorted by name and region: {names}"
     assert len(names) == len(set(names)), f"repository listed twice: {names}"
     for r in report["repositories"]:
         for key in ("name", "imagesScanned", "untaggedScanned", "expired", "deleted", "alreadyGone",
