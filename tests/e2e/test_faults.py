@@ -111,3 +111,50 @@ def test_persistent_throttling_on_one_repository_is_a_repository_error(janitor, 
     assert repo_entry(report, "c/three").get("error")
     for name in ("a/one", "b/two"):
         assert remaining(emu, name) == expected[name].kept, name
+
+
+def fault_free_expectation(janitor, emu):
+    """What a fault-free live run of this registry leaves: the dry run's kept images."""
+    dry = sweep_checked(janitor, emu)
+    return {r["name"]: {k["imageDigest"] for k in r["kept"]} for r in dry["repositories"]}
+
+
+def test_ten_percent_503_on_every_ecr_action_leaves_what_a_fault_free_run_leaves(janitor, emu):
+    seed_repositories(emu, [f"svc-{i}" for i in range(6)], old=4)
+    idx = emu.push_index("multi", pushed_at=days_ago(40))
+    keep_idx = emu.push_index("multi", ["v1"], pushed_at=days_ago(40))
+    expected = fault_free_expectation(janitor, emu)
+    assert expected["multi"] == {keep_idx.digest, *keep_idx.children}
+    emu.inject_fault("ecr:*", times=10**6, status=503, code="ServiceUnavailableException",
+                     message="Service unavailable", rate=0.1)
+    report = sweep_checked(janitor, emu, env={"DRY_RUN": "false"})
+    assert report["complete"] is True and report["totals"]["repositoryErrors"] == 0
+    assert report["totals"]["failed"] == 0 and report["totals"]["heldBack"] == 0
+    for name, kept in expected.items():
+        assert remaining(emu, name) == kept, name
+    assert idx.digest not in remaining(emu, "multi")
+    faulted = sum(1 for r in emu.request_log() if r.faulted)
+    assert faulted > 0, "the fault rate never hit: the test proved nothing"
+
+
+def test_an_outage_mid_run_is_reported_and_a_second_run_finishes(janitor, emu):
+    names = [f"svc-{i}" for i in range(6)]
+    seed(emu, names=names)
+    expected = fault_free_expectation(janitor, emu)
+    emu.clear_request_counts()
+    # After the listing of repositories and a few calls, ECR refuses every call for a while.
+    emu.inject_fault("ecr:*", times=12, after=4, code="AccessDeniedException",
+                     message="refused during an outage")
+    first = sweep_checked(janitor, emu, env={"DRY_RUN": "false"}, expect_code=1)
+    failed = [r["name"] for r in first["repositories"] if r.get("error")]
+    assert failed, "the outage hit no repository"
+    for r in first["repositories"]:
+        if r.get("error"):
+            assert "refused during an outage" in r["error"] and r["errorCode"] == "AccessDeniedException"
+    untouched = [n for n in failed if remaining(emu, n) != expected[n]]
+    assert untouched, "a repository the outage hit still has its expired images"
+    emu.clear_faults()  # ECR answers again
+    second = sweep_checked(janitor, emu, env={"DRY_RUN": "false"})
+    assert second["totals"]["repositoryErrors"] == 0
+    for name in names:
+        assert remaining(emu, name) == expected[name], name

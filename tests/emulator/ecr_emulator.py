@@ -80,6 +80,7 @@ import bisect
 import hashlib
 import io
 import json
+import random
 import re
 import threading
 import time
@@ -618,6 +619,8 @@ class Fault:
     repository: Optional[str] = None
     service: Optional[str] = None  # "ecr", "ecs", "lambda", ...; None = any
     region: Optional[str] = None  # None = any
+    rate: float = 1.0  # the share of matching calls that fail (drawn from a seeded RNG)
+    after: int = 0  # matching calls to let through before the fault starts
 
     def matches(self, service: str, action: str, repository: Optional[str], region: str) -> bool:
         return (self.remaining > 0
@@ -860,6 +863,7 @@ class Emulator(ComputeMixin):
         self._backend_lock = threading.RLock()
         self._state_lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._fault_rng = random.Random(20261201)
         self._log: list[RequestRecord] = []
         self._listing_hooks: list[ListingHook] = []
         self._uncounted_clients: dict[tuple[str, str], Any] = {}
@@ -924,6 +928,7 @@ class Emulator(ComputeMixin):
             self._reset_compute()
         with self._state_lock:
             self._faults.clear()
+            self._fault_rng.seed(20261201)
             self._log.clear()
             self._listing_hooks.clear()
             self._max_in_flight = self._in_flight
@@ -1291,17 +1296,22 @@ class Emulator(ComputeMixin):
 
     def inject_fault(self, action: str, times: int = 1, status: int = 400,
                      code: str = "ThrottlingException", message: str = "Rate exceeded",
-                     repository: Optional[str] = None, region: Optional[str] = None) -> None:
+                     repository: Optional[str] = None, region: Optional[str] = None,
+                     rate: float = 1.0, after: int = 0) -> None:
         """Answer the next ``times`` calls of ``action`` with HTTP ``status``
         and error ``code``. ``action`` is an API action ("DescribeImages",
         any service), "service:Action" ("ecs:DescribeTasks") or "service:*"
         (every action of that service). With ``repository``, only calls
-        naming that repository; with ``region``, only calls to that region."""
+        naming that repository; with ``region``, only calls to that region.
+        ``rate`` < 1 fails that share of the matching calls (a seeded RNG, so
+        a test sees the same sequence every time); ``after`` lets that many
+        matching calls through first (an outage in the middle of a run)."""
         service: Optional[str] = None
         if ":" in action:
             service, action = action.split(":", 1)
         with self._state_lock:
-            self._faults.append(Fault(action, times, status, code, message, repository, service, region))
+            self._faults.append(Fault(action, times, status, code, message, repository, service, region,
+                                      rate, after))
 
     def fail_service(self, service: str, code: str = "AccessDeniedException", status: int = 400,
                      message: str = "User: arn:aws:sts::123456789012:assumed-role/ecr-janitor/test is not "
@@ -1324,9 +1334,15 @@ class Emulator(ComputeMixin):
                     region: str = REGION) -> Optional[Fault]:
         with self._state_lock:
             for fault in self._faults:
-                if fault.matches(service, action, repository, region):
-                    fault.remaining -= 1
-                    return fault
+                if not fault.matches(service, action, repository, region):
+                    continue
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
+                if fault.rate < 1.0 and self._fault_rng.random() >= fault.rate:
+                    continue
+                fault.remaining -= 1
+                return fault
         return None
 
 

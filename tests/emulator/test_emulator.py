@@ -303,3 +303,43 @@ def test_latency_and_max_in_flight(emu):
     assert emu.max_in_flight() == 1
     emu.reset()
     assert emu.latency == 0
+
+
+def test_a_fault_rate_fails_that_share_of_calls_the_same_way_every_time(emu):
+    emu.push_image("repo-r")
+    client = emu.client()  # no retries
+
+    def outcomes():
+        seen = []
+        for _ in range(200):
+            try:
+                client.describe_images(repositoryName="repo-r")
+                seen.append(True)
+            except ClientError as e:
+                assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+                seen.append(False)
+        return seen
+
+    emu.inject_fault("ecr:*", times=10**6, status=503, code="ServiceUnavailableException",
+                     message="Service unavailable", rate=0.1)
+    first = outcomes()
+    assert 10 <= first.count(False) <= 35, first.count(False)
+    emu.reset()
+    emu.push_image("repo-r")
+    emu.inject_fault("ecr:*", times=10**6, status=503, code="ServiceUnavailableException",
+                     message="Service unavailable", rate=0.1)
+    assert outcomes() == first, "a seeded RNG: the same calls fail after a reset"
+
+
+def test_an_outage_starts_after_some_calls_and_ends(emu):
+    emu.push_image("repo-r")
+    client = emu.client()
+    emu.inject_fault("ecr:*", times=3, after=2, code="AccessDeniedException", message="refused")
+    results = []
+    for _ in range(7):
+        try:
+            client.describe_images(repositoryName="repo-r")
+            results.append("ok")
+        except ClientError as e:
+            results.append(e.response["Error"]["Code"])
+    assert results == ["ok", "ok"] + ["AccessDeniedException"] * 3 + ["ok", "ok"]
