@@ -7,6 +7,7 @@
 use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 pub mod ecr;
+pub mod eventbridge;
 
 /// SDK attempts per call: enough to ride out throttling with the SDK's backoff.
 pub const MAX_ATTEMPTS: u32 = 10;
