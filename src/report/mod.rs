@@ -11,6 +11,7 @@ use crate::aws::AwsError;
 use crate::decide::scope::{Refusal, SkipReason};
 use crate::model::ImageFailure;
 
+pub mod event;
 mod images;
 pub mod sink;
 mod table;
