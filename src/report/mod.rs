@@ -13,6 +13,7 @@ use crate::model::ImageFailure;
 
 pub mod event;
 mod images;
+pub mod metrics;
 pub mod sink;
 mod table;
 
