@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::aws::ecr::Registry;
 use crate::aws::ecs::Ecs;
+use crate::aws::eventbridge::Events;
 use crate::aws::functions::Functions;
 use crate::aws::AwsError;
 use crate::report::{sink, RunReport};
@@ -49,8 +50,8 @@ impl From<LambdaError> for Diagnostic {
 
 /// Handles one invocation. A safety stop is an error, so that the function's error alarm
 /// fires; its report is in the logs.
-pub async fn handle<R: Registry, E: Ecs, F: Functions>(
-    janitor: &Janitor<R, E, F>,
+pub async fn handle<R: Registry, E: Ecs, F: Functions, V: Events>(
+    janitor: &Janitor<R, E, F, V>,
     event: LambdaEvent<Value>,
 ) -> Result<RunReport, LambdaError> {
     let (payload, context) = event.into_parts();
@@ -67,13 +68,13 @@ pub async fn handle<R: Registry, E: Ecs, F: Functions>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{images, FakeCompute, FakeRegistry};
+    use crate::testing::{images, FakeCompute, FakeEvents, FakeRegistry};
     use lambda_runtime::Context;
     use serde_json::json;
 
     const SCHEDULED: &str = include_str!("../events/scheduled.json");
 
-    type Fake = Janitor<FakeRegistry, FakeCompute, FakeCompute>;
+    type Fake = Janitor<FakeRegistry, FakeCompute, FakeCompute, FakeEvents>;
 
     fn janitor(vars: &[(&str, &str)], registry: FakeRegistry) -> Fake {
         crate::testing::janitor(vars, registry, FakeCompute::default())

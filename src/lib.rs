@@ -13,7 +13,8 @@
 //! - [`aws`]: one narrow trait per AWS service and its SDK implementation (ECR today).
 //! - [`model`]: the repositories and images the adapters produce and the core decides on.
 //! - [`report`]: the one typed result of a run, and its sinks (response, logs).
-//! - [`lambda`]: the Lambda handler; `src/main.rs` and the CLI only wire things together.
+//! - [`lambda`]: the Lambda handler, and [`logs`] its logging setup; `src/main.rs` and the
+//!   CLI only wire things together.
 //! - [`describe_images`]: the CLI's offline input (`aws ecr describe-images` output).
 
 pub mod aws;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod decide;
 pub mod describe_images;
 pub mod lambda;
+pub mod logs;
 pub mod model;
 pub mod report;
 pub mod run;

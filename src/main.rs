@@ -2,6 +2,10 @@
 //!
 //! A bad configuration is printed as its message, one line per variable, and the process
 //! exits non-zero before any AWS client exists.
+//!
+//! Logs follow Lambda's logging controls: `AWS_LAMBDA_LOG_FORMAT=JSON` gives one JSON object
+//! per line, and `AWS_LAMBDA_LOG_LEVEL` the level. Each run's metrics and event come from the
+//! run itself ([`ecr_janitor::run::Announcer`]).
 
 use std::process::ExitCode;
 
@@ -11,7 +15,7 @@ use lambda_runtime::service_fn;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    lambda_runtime::tracing::init_default_subscriber();
+    ecr_janitor::logs::init_lambda();
     match serve().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -23,7 +27,8 @@ async fn main() -> ExitCode {
 
 async fn serve() -> anyhow::Result<()> {
     let janitor = Janitor::from_env().await?;
-    lambda_runtime::run(service_fn(|event| lambda::handle(&janitor, event)))
+    let janitor = &janitor;
+    lambda_runtime::run(service_fn(move |event| lambda::handle(janitor, event)))
         .await
         .map_err(|e| anyhow::anyhow!(e))
 }

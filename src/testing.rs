@@ -9,11 +9,12 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::aws::ecr::{DeleteOutcome, ManifestRead, Recheck, Registry, BATCH_LIMIT};
 use crate::aws::ecs::{ContainerImage, Described, Ecs, Service, Task};
+use crate::aws::eventbridge::{Events, PutOutcome};
 use crate::aws::functions::{FunctionImage, Functions};
 use crate::aws::AwsError;
 use crate::config::{Config, ConfigError};
 use crate::model::{Image, ImageFailure, Repository};
-use crate::run::{Janitor, Region, Services};
+use crate::run::{Announcer, Janitor, Region, Services};
 
 /// Environment variables of one case.
 pub type Vars<'a> = &'a [(&'a str, &'a str)];
@@ -297,12 +298,41 @@ impl Functions for FakeCompute {
     }
 }
 
-/// A janitor over a fake registry and fake ECS/Lambda.
-pub fn janitor(
+/// EventBridge that records each event put, or refuses each.
+#[derive(Default)]
+pub struct FakeEvents {
+    /// (bus, detail-type, detail) of each event put.
+    pub put: Mutex<Vec<(String, String, String)>>,
+    /// Refuse every entry (as a `FailedEntryCount` of 1).
+    pub refuse: bool,
+}
+
+impl Events for FakeEvents {
+    async fn put_event(
+        &self,
+        bus: &str,
+        detail_type: &str,
+        detail: &str,
+    ) -> Result<PutOutcome, AwsError> {
+        if self.refuse {
+            return Ok(PutOutcome::Failed {
+                code: "InternalFailure".into(),
+                message: "refused".into(),
+            });
+        }
+        let entry = (bus.to_owned(), detail_type.to_owned(), detail.to_owned());
+        self.put.lock().expect("lock").push(entry);
+        Ok(PutOutcome::Published)
+    }
+}
+
+/// A janitor over a fake registry and fake ECS/Lambda, with events to `bus` when given.
+pub fn janitor_with_events(
     vars: Vars,
     registry: FakeRegistry,
     compute: FakeCompute,
-) -> Janitor<FakeRegistry, FakeCompute, FakeCompute> {
+    events: Option<FakeEvents>,
+) -> Janitor<FakeRegistry, FakeCompute, FakeCompute, FakeEvents> {
     let compute_too = FakeCompute {
         tasks: Vec::new(),
         denied: false,
@@ -316,5 +346,15 @@ pub fn janitor(
         name: "us-east-1".into(),
         services,
     };
-    Janitor::new(config(vars), vec![region])
+    let bus = events.map(|e| ("janitor-bus".to_owned(), e));
+    Janitor::new(config(vars), vec![region], Announcer::new(None, bus))
+}
+
+/// A janitor over a fake registry and fake ECS/Lambda, with no event bus.
+pub fn janitor(
+    vars: Vars,
+    registry: FakeRegistry,
+    compute: FakeCompute,
+) -> Janitor<FakeRegistry, FakeCompute, FakeCompute, FakeEvents> {
+    janitor_with_events(vars, registry, compute, None)
 }

@@ -10,6 +10,7 @@ use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 pub mod ecr;
 pub mod ecs;
+pub mod eventbridge;
 pub mod functions;
 
 /// SDK attempts per call: enough to ride out throttling with the SDK's backoff.

@@ -13,7 +13,9 @@ use crate::decide::graph::Unreadable;
 use crate::decide::scope::{Refusal, Shard, SkipReason};
 use crate::model::ImageFailure;
 
+pub mod event;
 mod images;
+pub mod metrics;
 pub mod sink;
 mod table;
 
@@ -252,6 +254,9 @@ pub struct RunReport {
     pub in_use: InUseReport,
     /// The brakes and what tripped.
     pub brakes: BrakesReport,
+    /// Whether the run event reached EventBridge; absent when `EVENT_BUS_NAME` is unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_published: Option<bool>,
     /// When the run started.
     pub started_at: DateTime<Utc>,
     /// How long it took.
@@ -290,6 +295,7 @@ impl RunReport {
             shard: None,
             in_use: InUseReport::default(),
             brakes: BrakesReport::default(),
+            event_published: None,
             started_at,
             duration_ms,
             totals,

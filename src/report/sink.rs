@@ -26,20 +26,24 @@ pub fn fit(report: RunReport, limit: usize) -> RunReport {
     }
 }
 
-/// Logs the report in one `run report` line; when that line would be too long for
+/// Logs the report at DEBUG in one `run report` line; when that line would be too long for
 /// CloudWatch, the expired images go first in `expired images` lines of
-/// [`EXPIRED_PER_LOG_LINE`], and the `run report` line carries the summary.
+/// [`EXPIRED_PER_LOG_LINE`], and the `run report` line carries the summary. At INFO the logs
+/// keep to one line per repository and the summary: no per-image lines.
 pub fn log(report: &RunReport) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
     let json = json_within(report, MAX_LOG_LINE_BYTES).unwrap_or_else(|| {
         for repo in &report.repositories {
             for (i, chunk) in repo.expired.chunks(EXPIRED_PER_LOG_LINE).enumerate() {
                 let images = serde_json::to_string(chunk).unwrap_or_default();
-                tracing::info!(repository = %repo.name, part = i + 1, expired = %images, "expired images");
+                tracing::debug!(repository = %repo.name, part = i + 1, expired = %images, "expired images");
             }
         }
         serde_json::to_string(&report.summary()).unwrap_or_default()
     });
-    tracing::info!(report = %json, "run report");
+    tracing::debug!(report = %json, "run report");
 }
 
 /// Logs the run's totals in one line: what the CLI logs, and what every run ends with.

@@ -2,25 +2,29 @@
 //! Lambda deadline, with bounded concurrency.
 //!
 //! A run first looks up every image in use (ECS, Lambda): if that fails, the run deletes
-//! nothing. Then it sweeps the repositories ([`sweep`]) and deletes in waves ([`delete`]).
+//! nothing. Then it sweeps the repositories ([`sweep`]), deletes in waves ([`delete`]), and
+//! announces the result ([`announce`]: metrics, run event).
 
 use chrono::Utc;
 use tokio::time::Instant;
 
 use crate::aws::ecr::{EcrRegistry, Registry};
 use crate::aws::ecs::{Ecs, EcsClient};
+use crate::aws::eventbridge::{EventBridgeEvents, Events};
 use crate::aws::functions::{Functions, LambdaClient};
 use crate::aws::{shared_config, AwsError};
 use crate::config::{Config, ConfigError};
 use crate::decide::protect::InUse;
 use crate::report::{sink, InUseReport, RunReport};
 
+mod announce;
 pub mod deadline;
 mod delete;
 mod in_use;
 mod options;
 mod sweep;
 
+pub use announce::Announcer;
 pub use options::{InputError, Overrides, RunOptions};
 
 /// The AWS services a run talks to.
@@ -43,16 +47,17 @@ pub struct Region<R, E, F> {
     pub services: Services<R, E, F>,
 }
 
-/// The janitor: configuration validated at cold start, and the AWS services of each region
-/// it sweeps.
+/// The janitor: configuration validated at cold start, the AWS services of each region it
+/// sweeps, and where each run's metrics and event go.
 #[derive(Debug)]
-pub struct Janitor<R, E, F> {
+pub struct Janitor<R, E, F, V> {
     config: Config,
     /// Visible in the crate so that tests can read back what fakes saw.
     pub(crate) regions: Vec<Region<R, E, F>>,
+    announcer: Announcer<V>,
 }
 
-impl Janitor<EcrRegistry, EcsClient, LambdaClient> {
+impl Janitor<EcrRegistry, EcsClient, LambdaClient, EventBridgeEvents> {
     /// Validates the environment first, so a bad configuration makes no AWS client at all.
     /// One set of clients per region of `REGIONS` (by default the function's own region).
     pub async fn from_env() -> Result<Self, ConfigError> {
@@ -75,14 +80,31 @@ impl Janitor<EcrRegistry, EcsClient, LambdaClient> {
                 services,
             });
         }
-        Ok(Self::new(config, regions))
+        let var = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v: &String| !v.trim().is_empty())
+        };
+        let bus = match var("EVENT_BUS_NAME") {
+            Some(bus) => {
+                let shared = shared_config(None).await;
+                Some((bus.trim().to_owned(), EventBridgeEvents::from_conf(&shared)))
+            }
+            None => None,
+        };
+        let announcer = Announcer::new(var("AWS_LAMBDA_FUNCTION_NAME"), bus);
+        Ok(Self::new(config, regions, announcer))
     }
 }
 
-impl<R: Registry, E: Ecs, F: Functions> Janitor<R, E, F> {
+impl<R: Registry, E: Ecs, F: Functions, V: Events> Janitor<R, E, F, V> {
     /// A janitor over any services (tests use fakes).
-    pub fn new(config: Config, regions: Vec<Region<R, E, F>>) -> Self {
-        Self { config, regions }
+    pub fn new(config: Config, regions: Vec<Region<R, E, F>>, announcer: Announcer<V>) -> Self {
+        Self {
+            config,
+            regions,
+            announcer,
+        }
     }
 
     /// The run options for an invocation's overrides, refused when less safe than configured.
@@ -144,6 +166,7 @@ impl<R: Registry, E: Ecs, F: Functions> Janitor<R, E, F> {
         };
         report.safety_stop = options.safety_stop().map(str::to_owned);
         sink::log_summary(&report);
+        report.event_published = self.announcer.announce(&report).await;
         Ok(report)
     }
 }

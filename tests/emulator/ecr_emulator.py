@@ -44,6 +44,8 @@ ECR patches (this module; manifests are parsed by ``image_graph``):
   of the call, even when the index is deleted by the same call. Removing one
   of several tags of such an image is allowed (the image stays).
 * Image digests are the real sha256 of the manifest bytes.
+* EventBridge delivers events to rule targets with ``account``, as AWS does
+  (moto's default template leaves it out).
 
 Request handling (the WSGI middleware):
 
@@ -258,7 +260,25 @@ def apply_patches() -> None:
         if _patched:
             return
         _apply_patches()
+        _patch_event_delivery()
         _patched = True
+
+
+def _patch_event_delivery() -> None:
+    """EventBridge delivers an event to its targets as AWS does: with ``account`` (moto's
+    default template drops it; moto turns ``time`` into ISO-8601 text itself when it sends
+    to SQS). Rules with their own input transformer are left to moto."""
+    from moto.events import utils as events_utils
+
+    original = events_utils.EventTemplateParser.parse
+
+    def parse(input_template: Any, input_paths_map: Any, event: dict[str, Any]) -> dict[str, Any]:
+        if input_template or input_paths_map:
+            return original(input_template, input_paths_map, event)
+        keys = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+        return {k: event.get(k) for k in keys}
+
+    events_utils.EventTemplateParser.parse = staticmethod(parse)
 
 
 def _apply_patches() -> None:

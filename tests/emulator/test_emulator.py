@@ -343,3 +343,21 @@ def test_an_outage_starts_after_some_calls_and_ends(emu):
         except ClientError as e:
             results.append(e.response["Error"]["Code"])
     assert results == ["ok", "ok"] + ["AccessDeniedException"] * 3 + ["ok", "ok"]
+
+
+def test_eventbridge_delivers_events_with_account_and_iso_time(emu):
+    import json
+
+    events = emu.client(counted=False, service="events")
+    sqs = emu.client(counted=False, service="sqs")
+    events.create_event_bus(Name="bus")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="r", EventBusName="bus", EventPattern=json.dumps({"source": ["test"]}))
+    events.put_targets(Rule="r", EventBusName="bus", Targets=[{"Id": "q", "Arn": arn}])
+    events.put_events(Entries=[{"Source": "test", "DetailType": "t", "Detail": '{"a": 1}', "EventBusName": "bus"}])
+    [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    event = json.loads(message["Body"])
+    assert event["account"] == "123456789012"
+    assert event["detail"] == {"a": 1} and event["detail-type"] == "t"
+    assert event["time"].endswith("Z") and event["time"][4] == "-", event["time"]

@@ -1,5 +1,8 @@
 """Checks of template.yaml that cfn-lint does not make: the schedule expression, the
-timeout, the architecture, the IAM scope, and that every env var is a parameter."""
+timeout, the architecture, the IAM scope, that every env var is a parameter, the logging
+configuration and the alarms. Conditional parts are checked as deployed: `deployed()`
+evaluates the template's Conditions for given parameter values and picks the Fn::If
+branches."""
 
 import re
 import subprocess
@@ -15,11 +18,17 @@ FUNCTION = TEMPLATE["Resources"]["JanitorFunction"]
 PROPS = FUNCTION["Properties"]
 PARAMS = TEMPLATE["Parameters"]
 
-# The configuration contract (src/config.rs).
+# The configuration contract (src/config.rs), and the bootstrap's EVENT_BUS_NAME (src/main.rs).
 ENV_VARS = {
     "UNTAGGED_MAX_AGE_DAYS", "UNTAGGED_MAX_COUNT", "DRY_RUN", "INCLUDE_REPOSITORIES",
     "EXCLUDE_REPOSITORIES", "MAX_CONCURRENCY", "LIFECYCLE_POLICY", "LIFECYCLE_POLICIES",
-    "REPOSITORY_TAG_OVERRIDES",
+    "REPOSITORY_TAG_OVERRIDES", "REGIONS", "PROTECT_IN_USE", "PROTECT_LAMBDA_VERSIONS",
+    "MAX_DELETIONS_PER_RUN", "MAX_TAGGED_DELETE_PERCENT", "EVENT_BUS_NAME",
+}
+# What the variables default to when the template's parameters keep their defaults.
+ENV_DEFAULTS = {
+    "REGIONS": "", "PROTECT_IN_USE": "ecs,lambda", "PROTECT_LAMBDA_VERSIONS": "all",
+    "MAX_DELETIONS_PER_RUN": "10000", "MAX_TAGGED_DELETE_PERCENT": "50", "EVENT_BUS_NAME": "",
 }
 
 RATE_UNITS = {"minute", "hour", "day"}
@@ -83,18 +92,229 @@ def test_every_env_var_is_set_from_a_parameter():
         assert value["Ref"] in PARAMS, name
 
 
+def test_env_var_defaults():
+    variables = PROPS["Environment"]["Variables"]
+    for name, default in ENV_DEFAULTS.items():
+        assert str(PARAMS[variables[name]["Ref"]].get("Default", "")) == default, name
+
+
+# --- the template as deployed -------------------------------------------------------------
+
+NO_VALUE = object()
+
+
+def evaluate(expr, params):
+    """A condition expression's value for parameter values `params`."""
+    if not isinstance(expr, dict):
+        return expr
+    (fn, arg), = expr.items()
+    if fn == "Ref":
+        return params[arg]
+    if fn == "Fn::Not":
+        return not evaluate(arg[0], params)
+    if fn == "Fn::Equals":
+        return evaluate(arg[0], params) == evaluate(arg[1], params)
+    if fn == "Fn::Select":
+        return evaluate(arg[1], params)[int(arg[0])]
+    if fn == "Fn::Split":
+        return evaluate(arg[1], params).split(arg[0])
+    raise AssertionError(f"unexpected {fn} in Conditions")
+
+
+def conditions(**params):
+    """Every condition's value when the parameters are their defaults, but for `params`."""
+    values = {name: str(p.get("Default", "")) for name, p in PARAMS.items()} | params
+    return {name: evaluate(expr, values) for name, expr in TEMPLATE["Conditions"].items()}
+
+
+def pick(node, conds):
+    """`node` with each Fn::If resolved by `conds` and AWS::NoValue left out."""
+    if isinstance(node, dict):
+        if list(node) == ["Fn::If"]:
+            name, yes, no = node["Fn::If"]
+            return pick(yes if conds[name] else no, conds)
+        if node == {"Ref": "AWS::NoValue"}:
+            return NO_VALUE
+        picked = {k: pick(v, conds) for k, v in node.items()}
+        return {k: v for k, v in picked.items() if v is not NO_VALUE}
+    if isinstance(node, list):
+        return [v for v in (pick(v, conds) for v in node) if v is not NO_VALUE]
+    return node
+
+
+def deployed(**params):
+    """The template's resources as deployed with these parameter values."""
+    return pick(TEMPLATE["Resources"], conditions(**params))
+
+
+def statements(resources):
+    return [s for p in resources["JanitorFunction"]["Properties"]["Policies"] for s in p["Statement"]]
+
+
+def as_list(value):
+    return list(value) if isinstance(value, list) else [value]
+
+
+def arn(service, resource):
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:*:${{AWS::AccountId}}:{resource}"}
+
+
+BUS_ARN = "arn:aws:events:eu-west-1:111122223333:event-bus/central"
+REPOSITORIES = arn("ecr", "repository/*")
+# Each action and the resource IAM scopes it by ("*" where IAM cannot scope it: the service
+# authorization reference lists no resource type for the action).
+PERMISSIONS = {
+    "ecr:DescribeRepositories": "*",
+    "ecr:DescribeImages": REPOSITORIES,
+    "ecr:BatchGetImage": REPOSITORIES,
+    "ecr:ListTagsForResource": REPOSITORIES,
+    "ecr:BatchDeleteImage": REPOSITORIES,
+    "ecs:ListClusters": "*",
+    "ecs:ListServices": "*",
+    "ecs:DescribeTaskDefinition": "*",
+    "ecs:ListTasks": arn("ecs", "container-instance/*"),
+    "ecs:DescribeTasks": arn("ecs", "task/*"),
+    "ecs:DescribeServices": arn("ecs", "service/*"),
+    "lambda:ListFunctions": "*",
+    "lambda:ListVersionsByFunction": arn("lambda", "function:*"),
+    "lambda:GetFunction": arn("lambda", "function:*"),
+    "lambda:ListAliases": arn("lambda", "function:*"),
+}
+
+
 def test_iam_is_least_privilege():
-    statements = [s for p in PROPS["Policies"] for s in p["Statement"]]
-    actions = {}
-    for s in statements:
-        for action in [s["Action"]] if isinstance(s["Action"], str) else s["Action"]:
+    granted = {}
+    for s in statements(deployed()):
+        assert s["Effect"] == "Allow" and "NotAction" not in s and "NotResource" not in s
+        resources = as_list(s["Resource"])
+        assert "*" not in resources or resources == ["*"], f"{s['Sid']}: '*' among others"
+        for action in as_list(s["Action"]):
             assert "*" not in action, f"wildcard action {action}"
-            actions[action] = s["Resource"]
-    assert actions.pop("ecr:DescribeRepositories") == "*"
-    for action in ("ecr:DescribeImages", "ecr:BatchDeleteImage", "ecr:ListTagsForResource"):
-        resource = actions.pop(action)
-        assert resource == {"Fn::Sub": "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"}
-    assert not actions, f"unexpected permissions {actions}"
+            assert action not in granted, f"{action} granted twice"
+            granted[action] = resources
+    assert set(granted) == set(PERMISSIONS), f"unexpected permissions {set(granted) ^ set(PERMISSIONS)}"
+    for action, resource in PERMISSIONS.items():
+        assert resource in granted[action], f"{action} needs {resource}"
+        if resource == "*":
+            continue
+        # Other resources of its statement are of types this action has no use for.
+        assert "*" not in granted[action], action
+    assert granted["ecr:BatchDeleteImage"] == [REPOSITORIES], "deletes only images"
+
+
+def test_every_call_is_limited_to_the_janitors_regions():
+    for params, regions in [({}, [{"Ref": "AWS::Region"}]),
+                            ({"Regions": "us-east-1,eu-west-1"}, {"Fn::Split": [",", {"Ref": "Regions"}]})]:
+        for s in statements(deployed(**params)):
+            assert s["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}}, s["Sid"]
+    pattern = PARAMS["Regions"]["AllowedPattern"]
+    for value, ok in [("", True), ("us-east-1", True), ("us-east-1,eu-west-1", True),
+                      ("us-east-1, eu-west-1", False), ("us-east-1,", False)]:
+        assert (re.fullmatch(pattern, value) is not None) is ok, value
+
+
+def test_run_events_only_with_a_bus_and_only_on_that_bus():
+    def put_events(**params):
+        found = [s for s in statements(deployed(**params)) if "events:PutEvents" in as_list(s["Action"])]
+        return [s["Resource"] for s in found]
+
+    assert put_events() == [], "no bus, no permission"
+    assert put_events(EventBusName="ops") == [
+        {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"}]
+    assert conditions(EventBusName=BUS_ARN)["EventBusIsArn"]
+    assert put_events(EventBusName=BUS_ARN) == [{"Ref": "EventBusName"}]
+    publish = [s for s in statements(deployed(EventBusName="ops")) if s.get("Sid") == "PublishRunEvents"]
+    assert as_list(publish[0]["Action"]) == ["events:PutEvents"]
+
+
+def iam_actions(node):
+    """Every action of every IAM statement anywhere in the template, both Fn::If branches."""
+    if isinstance(node, dict):
+        if "Effect" in node and ("Action" in node or "NotAction" in node):
+            assert "NotAction" not in node, node
+            yield from as_list(node["Action"])
+        for value in node.values():
+            yield from iam_actions(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from iam_actions(value)
+
+
+# Writes the janitor may make: deleting images, publishing its run event, and its logs (the
+# Lambda basic execution role SAM adds to the function's role).
+WRITES = {"ecr:BatchDeleteImage", "events:PutEvents",
+          "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+READ_VERBS = ("Describe", "List", "Get", "BatchGet")
+
+
+def test_no_action_anywhere_writes_but_deletes_events_and_logs():
+    actions = set(iam_actions(TEMPLATE))
+    assert "events:PutEvents" in actions and "ecr:BatchDeleteImage" in actions
+    for action in actions - WRITES:
+        verb = action.split(":", 1)[1]
+        assert verb.startswith(READ_VERBS), f"{action} is not read-only"
+    # No other source of permissions: no managed policies, own role or SAM policy templates,
+    # so the role holds these statements and SAM's basic execution role only.
+    assert "Role" not in PROPS and "ManagedPolicyArns" not in PROPS
+    for policy in PROPS["Policies"]:
+        assert set(policy) == {"Version", "Statement"}, policy
+    roles = [r for r in TEMPLATE["Resources"].values() if r["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy")]
+    assert not roles
+
+
+def test_logs_are_json_in_the_stacks_log_group_at_info_or_lower():
+    logging = PROPS["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    assert logging["LogGroup"] == {"Ref": "JanitorLogGroup"}
+    assert logging["ApplicationLogLevel"] == {"Ref": "LogLevel"}
+    # The metrics line has no level, so Lambda counts it as INFO: WARN would drop it.
+    assert set(PARAMS["LogLevel"]["AllowedValues"]) <= {"TRACE", "DEBUG", "INFO"}
+    assert PARAMS["LogLevel"]["Default"] == "INFO"
+
+
+METRICS_RS = (ROOT / "src" / "report" / "metrics.rs").read_text()
+NAMESPACE = re.search(r'pub const NAMESPACE: &str = "(\w+)";', METRICS_RS).group(1)
+EMITTED = set(re.findall(r'\("(\w+)", (?:COUNT|BYTES),', METRICS_RS))
+ALARMS = {name: r["Properties"] for name, r in TEMPLATE["Resources"].items()
+          if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def alarm_on(metric):
+    found = [p for p in ALARMS.values() if p["MetricName"] == metric]
+    assert len(found) == 1, metric
+    return found[0]
+
+
+def test_alarms_watch_errors_incomplete_runs_and_repository_errors():
+    assert {"IncompleteRuns", "RepositoryErrors"} <= EMITTED
+    errors = alarm_on("Errors")
+    assert errors["Namespace"] == "AWS/Lambda"
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "JanitorFunction"}}]
+    for metric in ("IncompleteRuns", "RepositoryErrors"):
+        alarm = alarm_on(metric)
+        assert alarm["Namespace"] == NAMESPACE
+        # The EMF line's dimensions, for the runs the schedule makes.
+        assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "JanitorFunction"}},
+                                       {"Name": "DryRun", "Value": {"Ref": "DryRun"}}]
+    incomplete = alarm_on("IncompleteRuns")
+    assert (incomplete["EvaluationPeriods"], incomplete["DatapointsToAlarm"]) == (2, 2), "two runs in a row"
+    for alarm in ALARMS.values():
+        assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["TreatMissingData"] == "notBreaching", "no run in a period is no failure"
+        # CloudWatch: Period x EvaluationPeriods at most 7 days, for periods of 1 hour or more.
+        assert alarm["Period"] == {"Ref": "AlarmPeriodSeconds"}
+        period = PARAMS["AlarmPeriodSeconds"]
+        assert period["MinValue"] >= 3600 and period["MinValue"] % 60 == 0
+        assert period["MaxValue"] * alarm["EvaluationPeriods"] <= 7 * 86400
+
+
+def test_alarm_actions_only_with_a_topic():
+    for params, actions in [({}, None), ({"AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops"},
+                                         [{"Ref": "AlarmTopicArn"}])]:
+        resources = deployed(**params)
+        for name in ALARMS:
+            props = resources[name]["Properties"]
+            assert props.get("AlarmActions") == actions and props.get("OKActions") == actions, name
 
 
 def test_log_group_has_retention():
