@@ -58,11 +58,13 @@ pub async fn handle<R: Registry, E: Ecs, F: Functions, V: Events>(
     let options = janitor.options(Overrides::from_event(&payload)?)?;
     let stop = stop_starting_at(context.deadline(), SystemTime::now(), Instant::now());
     let report = janitor.run(options, stop).await?;
-    sink::log(&report);
     if let Some(why) = &report.safety_stop {
+        sink::log(&report, false);
         return Err(LambdaError::SafetyStop(why.clone()));
     }
-    Ok(sink::fit(report, sink::MAX_RESPONSE_BYTES))
+    let whole = sink::fits(&report, sink::MAX_RESPONSE_BYTES);
+    sink::log(&report, whole);
+    Ok(if whole { report } else { report.summary() })
 }
 
 #[cfg(test)]

@@ -18,32 +18,41 @@ fn json_within(report: &RunReport, limit: usize) -> Option<String> {
         .filter(|json| json.len() <= limit)
 }
 
-/// The report if its JSON fits in `limit` bytes, else its summary.
-pub fn fit(report: RunReport, limit: usize) -> RunReport {
-    match json_within(&report, limit) {
-        Some(_) => report,
-        None => report.summary(),
+/// Whether the report's JSON fits in `limit` bytes (else a sink sends its summary).
+pub fn fits(report: &RunReport, limit: usize) -> bool {
+    json_within(report, limit).is_some()
+}
+
+/// Logs what the response cannot hold. At INFO the logs keep to one line per repository
+/// and the summary, except when the Lambda response had to leave its image lists out
+/// (`response_whole` false): then the expired images are logged in `expired images` lines
+/// of [`EXPIRED_PER_LOG_LINE`], so that every deleted digest is on record somewhere. At
+/// DEBUG the whole report is logged too, as one `run report` line (its summary when too big
+/// for CloudWatch, after the expired images).
+pub fn log(report: &RunReport, response_whole: bool) {
+    let debug = tracing::enabled!(tracing::Level::DEBUG);
+    let whole = if debug {
+        json_within(report, MAX_LOG_LINE_BYTES)
+    } else {
+        None
+    };
+    if !response_whole || (debug && whole.is_none()) {
+        log_expired(report);
+    }
+    if debug {
+        let json =
+            whole.unwrap_or_else(|| serde_json::to_string(&report.summary()).unwrap_or_default());
+        tracing::debug!(report = %json, "run report");
     }
 }
 
-/// Logs the report at DEBUG in one `run report` line; when that line would be too long for
-/// CloudWatch, the expired images go first in `expired images` lines of
-/// [`EXPIRED_PER_LOG_LINE`], and the `run report` line carries the summary. At INFO the logs
-/// keep to one line per repository and the summary: no per-image lines.
-pub fn log(report: &RunReport) {
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        return;
-    }
-    let json = json_within(report, MAX_LOG_LINE_BYTES).unwrap_or_else(|| {
-        for repo in &report.repositories {
-            for (i, chunk) in repo.expired.chunks(EXPIRED_PER_LOG_LINE).enumerate() {
-                let images = serde_json::to_string(chunk).unwrap_or_default();
-                tracing::debug!(repository = %repo.name, part = i + 1, expired = %images, "expired images");
-            }
+fn log_expired(report: &RunReport) {
+    for repo in &report.repositories {
+        for (i, chunk) in repo.expired.chunks(EXPIRED_PER_LOG_LINE).enumerate() {
+            let images = serde_json::to_string(chunk).unwrap_or_default();
+            tracing::info!(repository = %repo.name, part = i + 1, expired = %images, "expired images");
         }
-        serde_json::to_string(&report.summary()).unwrap_or_default()
-    });
-    tracing::debug!(report = %json, "run report");
+    }
 }
 
 /// Logs the run's totals in one line: what the CLI logs, and what every run ends with.
@@ -79,8 +88,9 @@ mod tests {
         };
         let report = RunReport::new(true, started, 1, vec![repo], vec![], vec![]);
         let size = serde_json::to_vec(&report).expect("json").len();
-        assert_eq!(fit(report.clone(), size), report, "fits: returned whole");
-        let small = fit(report.clone(), size - 1);
+        assert!(fits(&report, size), "fits: returned whole");
+        assert!(!fits(&report, size - 1));
+        let small = report.summary();
         assert!(small.image_lists_omitted);
         assert_eq!(small.totals, report.totals);
         assert_eq!(small.repositories[0].deleted, 7);

@@ -1,7 +1,5 @@
 //! The in-use lookup: once per run, before any deletion, every image ECS and Lambda use.
 
-use futures::future::try_join;
-
 use crate::aws::ecs::{ecs_image_uses, Ecs};
 use crate::aws::functions::{lambda_image_uses, Functions};
 use crate::aws::AwsError;
@@ -16,19 +14,13 @@ pub(super) async fn lookup<E: Ecs, F: Functions>(
     settings: InUseLookup,
     concurrency: usize,
 ) -> Result<Vec<ImageUse>, AwsError> {
-    let ecs_uses = async {
-        match settings.ecs {
-            true => ecs_image_uses(ecs, concurrency).await,
-            false => Ok(Vec::new()),
-        }
-    };
-    let lambda_uses = async {
-        match settings.lambda {
-            true => lambda_image_uses(functions, settings.lambda_versions, concurrency).await,
-            false => Ok(Vec::new()),
-        }
-    };
-    let (mut uses, lambda) = try_join(ecs_uses, lambda_uses).await?;
-    uses.extend(lambda);
+    // One after the other, so that no more than `concurrency` calls are ever in flight.
+    let mut uses = Vec::new();
+    if settings.ecs {
+        uses.extend(ecs_image_uses(ecs, concurrency).await?);
+    }
+    if settings.lambda {
+        uses.extend(lambda_image_uses(functions, settings.lambda_versions, concurrency).await?);
+    }
     Ok(uses)
 }
