@@ -4,11 +4,14 @@
 //! Namespace [`NAMESPACE`], dimensions `FunctionName` and `DryRun` (`"true"`/`"false"`), one
 //! value per run of each metric: `ImagesScanned`, `ImagesExpired`, `ImagesDeleted`,
 //! `DeleteFailures` (images ECR refused to delete), `BytesFreed` (Bytes), `RepositoriesSwept`
-//! (repositories swept to the end, neither skipped nor failed), `RepositoryErrors` and
-//! `IncompleteRuns` (1 when the deadline left repositories unvisited, else 0); all `Count`
-//! unless stated. The metric's timestamp is the run's end.
+//! (repositories swept to the end, neither skipped nor failed), `RepositoryErrors`,
+//! `IncompleteRuns` (1 when the deadline left repositories unvisited or the deletion brake
+//! deferred images, else 0), `InUseProtected` (images kept because ECS or Lambda uses them),
+//! `ImagesDeferred` and `SafetyStops` (1 when a failed in-use lookup kept the run from
+//! deleting); all `Count` unless stated. The metric's timestamp is the run's end.
 //!
-//! The line must reach CloudWatch Logs as it is: print it on stdout, not through `tracing`
+//! The line must reach CloudWatch Logs as it is: print it on its own line (the run prints it
+//! on stderr, which Lambda sends to CloudWatch Logs like stdout), not through `tracing`
 //! (which would wrap it). Lambda gives a JSON line without a `level` the level INFO, so the
 //! function's application log level must stay INFO or lower for the metrics to arrive.
 
@@ -23,7 +26,7 @@ const COUNT: &str = "Count";
 const BYTES: &str = "Bytes";
 
 /// The run's metrics as (name, unit, value).
-fn metrics(report: &RunReport) -> [(&'static str, &'static str, Value); 8] {
+fn metrics(report: &RunReport) -> [(&'static str, &'static str, Value); 11] {
     let t = &report.totals;
     let swept = report
         .repositories
@@ -39,6 +42,13 @@ fn metrics(report: &RunReport) -> [(&'static str, &'static str, Value); 8] {
         ("RepositoriesSwept", COUNT, swept.into()),
         ("RepositoryErrors", COUNT, t.repository_errors.into()),
         ("IncompleteRuns", COUNT, u8::from(!report.complete).into()),
+        ("InUseProtected", COUNT, t.protected_in_use.into()),
+        ("ImagesDeferred", COUNT, t.deferred.into()),
+        (
+            "SafetyStops",
+            COUNT,
+            u8::from(report.safety_stop.is_some()).into(),
+        ),
     ]
 }
 
@@ -202,6 +212,9 @@ mod tests {
             ("RepositoriesSwept", 1, "Count"),
             ("RepositoryErrors", 1, "Count"),
             ("IncompleteRuns", 1, "Count"),
+            ("InUseProtected", 0, "Count"),
+            ("ImagesDeferred", 0, "Count"),
+            ("SafetyStops", 0, "Count"),
         ];
         let defined: Vec<(&str, &str)> = directive["Metrics"]
             .as_array()
