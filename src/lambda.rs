@@ -56,15 +56,20 @@ pub async fn handle<R: Registry, E: Ecs, F: Functions, V: Events>(
 ) -> Result<RunReport, LambdaError> {
     let (payload, context) = event.into_parts();
     let options = janitor.options(Overrides::from_event(&payload)?)?;
+    let totals_only = options.totals_only();
     let stop = stop_starting_at(context.deadline(), SystemTime::now(), Instant::now());
     let report = janitor.run(options, stop).await?;
     if let Some(why) = &report.safety_stop {
         sink::log(&report, false);
         return Err(LambdaError::SafetyStop(why.clone()));
     }
-    let whole = sink::fits(&report, sink::MAX_RESPONSE_BYTES);
+    let whole = sink::fits(&report, sink::MAX_RESPONSE_BYTES) && !totals_only;
     sink::log(&report, whole);
-    Ok(if whole { report } else { report.summary() })
+    Ok(match (whole, totals_only) {
+        (true, _) => report,
+        (false, true) => report.totals_only(),
+        (false, false) => report.summary(),
+    })
 }
 
 #[cfg(test)]
@@ -166,6 +171,15 @@ mod tests {
             .registry
             .calls("delete")
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_shard_asking_for_totals_only_gets_no_repository_entries() {
+        let janitor = janitor(&[("DRY_RUN", "false")], two_repositories());
+        let payload = json!({"shard": {"index": 0, "count": 1}, "totalsOnly": true});
+        let report = invoke(&janitor, payload).await.expect("runs");
+        assert!(report.repositories.is_empty());
+        assert_eq!((report.repositories_omitted, report.totals.deleted), (2, 3));
     }
 
     #[tokio::test]

@@ -208,6 +208,11 @@ impl Totals {
     }
 }
 
+/// For `skip_serializing_if`: a count of 0 is not shown.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// What the in-use lookup covered.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -273,6 +278,9 @@ pub struct RunReport {
     /// True when per-image lists were left out to fit a size limit (see [`RunReport::summary`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub image_lists_omitted: bool,
+    /// Repositories left out of `repositories` ([`RunReport::totals_only`]); 0 is not shown.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub repositories_omitted: usize,
 }
 
 impl RunReport {
@@ -303,6 +311,7 @@ impl RunReport {
             not_visited,
             requested_not_found,
             image_lists_omitted: false,
+            repositories_omitted: 0,
         }
     }
 
@@ -358,6 +367,15 @@ impl RunReport {
             }
         }
         out
+    }
+
+    /// The report without its repositories (their count stays in `repositoriesOmitted`): what
+    /// a Step Functions shard returns, under the 256 KB a state may hold.
+    pub fn totals_only(&self) -> RunReport {
+        let mut totals = self.summary();
+        totals.repositories_omitted = totals.repositories.len();
+        totals.repositories = Vec::new();
+        totals
     }
 
     /// A fixed-width table for people: one line per repository, then the totals.

@@ -27,6 +27,9 @@ pub struct Overrides {
     repositories: Option<Vec<String>>,
     /// Sweep only the repositories of this shard (Step Functions runs one invocation each).
     shard: Option<Shard>,
+    /// Answer with the totals alone (a Step Functions state holds at most 256 KB); the logs,
+    /// the event and the metrics are unchanged.
+    totals_only: Option<bool>,
 }
 
 /// An invocation payload the janitor will not act on.
@@ -77,6 +80,7 @@ pub struct RunOptions {
     dry_run: bool,
     repositories: Option<BTreeSet<String>>,
     shard: Option<Shard>,
+    totals_only: bool,
     safety_stop: Option<String>,
 }
 
@@ -116,6 +120,7 @@ impl RunOptions {
             dry_run: configured_dry_run || overrides.dry_run == Some(true),
             repositories,
             shard: overrides.shard,
+            totals_only: overrides.totals_only == Some(true),
             safety_stop: None,
         })
     }
@@ -149,6 +154,11 @@ impl RunOptions {
     /// The shard an invocation narrowed the run to, if it did.
     pub fn shard(&self) -> Option<Shard> {
         self.shard
+    }
+
+    /// Whether the invocation asked for the totals alone in its response.
+    pub fn totals_only(&self) -> bool {
+        self.totals_only
     }
 }
 
@@ -245,9 +255,11 @@ mod tests {
 
     #[test]
     fn a_shard_narrows_the_run() {
-        let options = resolve(&json!({"shard": {"index": 2, "count": 5}}), false).expect("valid");
+        let payload = json!({"shard": {"index": 2, "count": 5}, "totalsOnly": true});
+        let options = resolve(&payload, false).expect("valid");
         assert_eq!(options.shard(), Some(Shard { index: 2, count: 5 }));
-        assert!(options.deletes());
+        assert!(options.deletes() && options.totals_only());
+        assert!(!resolve(&json!({}), false).expect("valid").totals_only());
     }
 
     #[test]

@@ -330,3 +330,52 @@ def test_cfn_lint_is_clean():
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def resources_as_deployed(**params):
+    """`deployed()`, leaving out the resources whose Condition is false."""
+    conds = conditions(**params)
+    return {name: r for name, r in deployed(**params).items()
+            if "Condition" not in r or conds[r["Condition"]]}
+
+
+def test_one_shard_is_invoked_directly_by_the_schedule():
+    resources = resources_as_deployed()
+    assert "ShardedSweep" not in resources
+    schedule = resources["JanitorFunction"]["Properties"]["Events"]["Schedule"]["Properties"]
+    assert schedule["State"] == "ENABLED"
+
+
+def test_shards_run_through_a_state_machine_that_may_invoke_this_function_only():
+    resources = resources_as_deployed(Shards="8")
+    function_schedule = resources["JanitorFunction"]["Properties"]["Events"]["Schedule"]["Properties"]
+    assert function_schedule["State"] == "DISABLED", "the state machine's schedule runs the sweep"
+    machine = resources["ShardedSweep"]["Properties"]
+    schedule = machine["Events"]["Schedule"]
+    assert schedule["Type"] == "ScheduleV2"
+    assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "ScheduleExpression"}
+    assert machine["Policies"] == [{"LambdaInvokePolicy": {"FunctionName": {"Ref": "JanitorFunction"}}}]
+    assert machine["DefinitionSubstitutions"] == {
+        "ShardCount": {"Ref": "Shards"},
+        "ShardConcurrency": {"Ref": "ShardConcurrency"},
+        "JanitorFunctionArn": {"Fn::GetAtt": ["JanitorFunction", "Arn"]},
+    }
+    states = machine["Definition"]["States"]
+    assert machine["Definition"]["StartAt"] == "Shards"
+    assert states["Shards"]["Parameters"] == {
+        "indexes.$": "States.ArrayRange(0, States.MathAdd(${ShardCount}, -1), 1)"}
+    sweep = states["Sweep"]
+    assert (sweep["Type"], sweep["ItemsPath"], sweep["MaxConcurrency"]) == (
+        "Map", "$.indexes", "${ShardConcurrency}")
+    # Each item is the invocation payload: the janitor's `shard` override, as numbers.
+    assert sweep["ItemSelector"] == {
+        "shard": {"index.$": "$$.Map.Item.Value", "count.$": "States.StringToJson('${ShardCount}')"},
+        "totalsOnly": True,
+    }
+    task = sweep["ItemProcessor"]["States"]["SweepShard"]
+    assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert task["Parameters"] == {"FunctionName": "${JanitorFunctionArn}", "Payload.$": "$"}
+    assert set(task["ResultSelector"]) == {"shard.$", "complete.$", "totals.$", "repositories.$"}
+    assert task["End"] is True and sweep["End"] is True
+    limits = PARAMS["Shards"]
+    assert (limits["MinValue"], limits["MaxValue"], limits["Default"]) == (1, 1000, 1)
