@@ -15,6 +15,20 @@ export CARGO_TERM_COLOR ?= never
 EVENT ?= events/scheduled.json
 PORT ?= 9000
 EMULATOR_PORT ?= 5000
+# The Lambda architecture `make build` compiles for: arm64 (as deployed) or x86_64.
+ARCH ?= arm64
+ifeq ($(ARCH),arm64)
+RUST_TARGET := aarch64-unknown-linux-gnu
+LAMBDA_ARCH := --arm64
+else ifeq ($(ARCH),x86_64)
+RUST_TARGET := x86_64-unknown-linux-gnu
+LAMBDA_ARCH := --x86-64
+else
+$(error ARCH must be arm64 or x86_64, not "$(ARCH)")
+endif
+# The largest bootstrap `make build` accepts (8 MiB): a guard on the release profile and the
+# dependency features (docs/build-size.md).
+MAX_BOOTSTRAP_BYTES := 8388608
 
 .PHONY: help venv demo test lint fmt build emulator watch invoke deploy clean
 
@@ -38,14 +52,19 @@ test: venv lint ## everything CI runs: lint, Rust tests, emulator end-to-end and
 lint: venv ## rustfmt, clippy (warnings are errors), cfn-lint
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --bin bootstrap --no-default-features -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
 
 fmt: ## format the Rust code
 	cargo fmt --all
 
-build: venv ## the arm64 Lambda bootstrap, as deployed (target/lambda/bootstrap/bootstrap)
-	rustup target add aarch64-unknown-linux-gnu
-	cargo lambda build --release --arm64 --bin bootstrap
+build: venv ## the Lambda bootstrap, arm64 as deployed or ARCH=x86_64 (target/lambda/bootstrap/bootstrap)
+	rustup target add $(RUST_TARGET)
+	cargo lambda build --release $(LAMBDA_ARCH) --bin bootstrap --no-default-features
+	@bytes=$$(wc -c < target/lambda/bootstrap/bootstrap); \
+	echo "target/lambda/bootstrap/bootstrap ($(ARCH)): $$bytes bytes"; \
+	test "$$bytes" -le $(MAX_BOOTSTRAP_BYTES) || \
+	  { echo "over $(MAX_BOOTSTRAP_BYTES) bytes: see docs/build-size.md" >&2; exit 1; }
 
 emulator: venv ## a seeded local ECR emulator on 127.0.0.1:$(EMULATOR_PORT), for watch/invoke by hand
 	$(VENV)/bin/python scripts/demo.py --serve $(EMULATOR_PORT)

@@ -7,9 +7,12 @@ API poll (GET /2018-06-01/runtime/invocation/next), against a fake runtime API o
     python3 scripts/cold_start.py target/release/bootstrap --invoke events/dry-run.json
 
 --bus sets EVENT_BUS_NAME (the bootstrap then also builds an EventBridge client).
---invoke answers the first poll with the event instead, serves an empty registry (ECR
-DescribeRepositories) and an accepting EventBridge on the same port, and prints what the
-function logged and returned: a smoke test of the logs, the metrics line and the run event.
+--invoke answers the first poll with the event instead, serves a registry (ECR
+DescribeRepositories, DescribeImages) and an accepting EventBridge on the same port, and
+prints what the function logged and returned: a smoke test of the logs, the metrics line and
+the run event. The registry is empty, or with --images N one repository of N untagged images
+pushed 30 days ago; then only the invocation's duration is printed (a CPU benchmark of the
+SDK's parsing, the plan and the report).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +43,7 @@ class FakeApi(BaseHTTPRequestHandler):
     response = threading.Event()
     answer: bytes = b""
     calls: list[str] = []
+    images = 0
 
     def log_message(self, *args):  # keep stderr for the function's output
         pass
@@ -73,11 +78,30 @@ class FakeApi(BaseHTTPRequestHandler):
         target = self.headers.get("X-Amz-Target")
         if target:
             type(self).calls.append(target)
-            return self.reply(200, json.dumps(AWS_ANSWERS.get(target, {})).encode(),
+            answer = registry(target, json.loads(body or b"{}"), type(self).images)
+            return self.reply(200, json.dumps(answer).encode(),
                               {"Content-Type": "application/x-amz-json-1.1"})
         type(self).answer = body  # .../invocation/req-1/response or /error
         self.reply(202, b"")
         type(self).response.set()
+
+
+def registry(target: str, request: dict, images: int) -> dict:
+    """The answer to an AWS call: one repository of `images` images when there are any."""
+    if not images or not target.endswith(("DescribeRepositories", "DescribeImages")):
+        return AWS_ANSWERS.get(target, {})
+    if target.endswith("DescribeRepositories"):
+        return {"repositories": [{"repositoryName": "bench", "registryId": "123456789012",
+                                  "repositoryArn": "arn:aws:ecr:us-east-1:123456789012:repository/bench"}]}
+    start = int(request.get("nextToken") or 0)
+    end = min(start + request.get("maxResults", 100), images)
+    pushed = time.time() - 30 * 86400
+    page = {"imageDetails": [{"registryId": "123456789012", "repositoryName": "bench",
+                              "imageDigest": f"sha256:{i:064x}", "imagePushedAt": pushed - i,
+                              "imageSizeInBytes": 50_000_000} for i in range(start, end)]}
+    if end < images:
+        page["nextToken"] = str(end)
+    return page
 
 
 def environment(port: int, bus: bool) -> dict[str, str]:
@@ -103,34 +127,54 @@ def start(binary: str, bus: bool, event: bytes | None):
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = environment(server.server_address[1], bus)
+    # A file, not a pipe: a full pipe would block the function's logging.
+    log = tempfile.TemporaryFile()
     started = time.perf_counter()
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    return server, proc, started
+    proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
+    return server, proc, started, log
+
+
+def logged(proc: subprocess.Popen, log) -> str:
+    proc.kill()
+    proc.wait()
+    log.seek(0)
+    return log.read().decode(errors="replace")
 
 
 def cold_start_ms(binary: str, bus: bool) -> float:
-    server, proc, started = start(binary, bus, None)
+    server, proc, started, log = start(binary, bus, None)
     try:
         if not FakeApi.polled.wait(10):
-            sys.exit(f"no poll within 10 s:\n{proc.stdout.read1().decode() if proc.stdout else ''}")
+            sys.exit(f"no poll within 10 s:\n{logged(proc, log)}")
         return (FakeApi.first_poll - started) * 1000
     finally:
-        proc.kill()
-        proc.wait()
+        logged(proc, log)
         server.shutdown()
 
 
-def invoke(binary: str, event_file: str) -> None:
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) the process has used so far (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def invoke(binary: str, event_file: str, images: int) -> None:
+    FakeApi.images = images
     with open(event_file, "rb") as f:
-        server, proc, _ = start(binary, True, f.read())
+        server, proc, _, log = start(binary, True, f.read())
     try:
-        if not FakeApi.response.wait(60):
-            sys.exit("no response within 60 s")
+        if not FakeApi.response.wait(120):
+            sys.exit(f"no response within 120 s:\n{logged(proc, log)[-3000:]}")
+        took = (time.perf_counter() - FakeApi.first_poll) * 1000
         time.sleep(0.2)  # let the last log lines out
+        cpu = cpu_ms(proc.pid)
     finally:
-        proc.kill()
-        output = proc.communicate()[0].decode()
+        output = logged(proc, log)
         server.shutdown()
+    if images:
+        return print(f"{binary}: one invocation over {images} images took {took:.0f} ms, "
+                     f"the process used {cpu:.0f} ms of CPU")
     print(f"--- logged ---\n{output}--- AWS calls ---\n{FakeApi.calls}")
     print(f"--- returned ---\n{FakeApi.answer.decode()}")
 
@@ -141,9 +185,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--bus", action="store_true", help="set EVENT_BUS_NAME")
     parser.add_argument("--invoke", metavar="EVENT_FILE")
+    parser.add_argument("--images", type=int, default=0, help="with --invoke: registry size")
     args = parser.parse_args()
     if args.invoke:
-        return invoke(args.binary, args.invoke)
+        return invoke(args.binary, args.invoke, args.images)
     cold_start_ms(args.binary, args.bus)  # warm the page cache first
     times = sorted(cold_start_ms(args.binary, args.bus) for _ in range(args.runs))
     print(f"{args.binary}: {os.path.getsize(args.binary)} bytes; to first poll over {args.runs} runs: "

@@ -13,7 +13,9 @@ use ecr_janitor::lambda;
 use ecr_janitor::run::Janitor;
 use lambda_runtime::service_fn;
 
-#[tokio::main]
+// One thread: a 128 MB Lambda has a fraction of a vCPU and the run waits on ECR; the
+// multi-threaded runtime would only add code and threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     ecr_janitor::logs::init_lambda();
     match serve().await {

@@ -20,7 +20,8 @@
 //! EventBridge refuses entries of 256 KB or more. A detail that would not fit keeps only the
 //! repositories with something to act on (deletions, expired images, failures or an error),
 //! as many as fit in name order, and `repositoriesOmitted` says how many were left out.
-//! `events/run-completed.json` and `events/run-failed.json` are samples of the whole event.
+//! `events/run-completed.json` and `events/run-failed.json` are samples of the whole event
+//! (the other files of `events/` are invocation events).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
