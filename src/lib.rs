@@ -10,7 +10,8 @@
 //! - [`decide`]: **what gets deleted, and why**. Pure: which repositories are in scope,
 //!   which policy applies, and per image expired or kept with a reason. No clock, SDK or
 //!   environment inside.
-//! - [`aws`]: one narrow trait per AWS service and its SDK implementation (ECR today).
+//! - [`aws`]: one narrow trait per AWS service and its SDK implementation (ECR, ECS, Lambda,
+//!   EventBridge).
 //! - [`model`]: the repositories and images the adapters produce and the core decides on.
 //! - [`report`]: the one typed result of a run, and its sinks (response, logs).
 //! - [`lambda`]: the Lambda handler, and [`logs`] its logging setup; `src/main.rs` and the

@@ -84,10 +84,15 @@ struct Graph {
 
 impl Graph {
     fn new(images: &[Image], manifests: &Manifests) -> Self {
-        let present: BTreeSet<&str> = images.iter().map(|i| i.digest.as_str()).collect();
         let mut parents: HashMap<String, Vec<(Link, String)>> = HashMap::new();
         let mut unreadable = Vec::new();
-        for index in images.iter().filter(|i| is_index(i)) {
+        let indexes: Vec<&Image> = images.iter().filter(|i| is_index(i)).collect();
+        // Only index children need the set of digests present: most repositories have none.
+        let present: BTreeSet<&str> = match indexes.is_empty() {
+            true => BTreeSet::new(),
+            false => images.iter().map(|i| i.digest.as_str()).collect(),
+        };
+        for index in indexes {
             let listed = match manifests.get(&index.digest) {
                 Some(Ok(text)) => children(text),
                 Some(Err(why)) => Err(why.clone()),
@@ -110,8 +115,12 @@ impl Graph {
         }
         for image in images {
             let legacy = image.tags.iter().filter_map(|t| legacy_subject(t));
-            let subjects: BTreeSet<String> =
-                image.subject.clone().into_iter().chain(legacy).collect();
+            let mut subjects: Vec<String> = image.subject.iter().cloned().chain(legacy).collect();
+            if subjects.is_empty() {
+                continue;
+            }
+            subjects.sort();
+            subjects.dedup();
             for subject in subjects.into_iter().filter(|s| *s != image.digest) {
                 let entry = parents.entry(image.digest.clone()).or_default();
                 entry.push((Link::Referrer, subject));
@@ -340,7 +349,10 @@ pub fn follow(
         resolver.resolve(digest);
     }
     let mut plan = resolver.plan;
-    plan.sort();
+    // The policy's decisions come sorted; only images the graph decided need placing.
+    if !linked.is_empty() {
+        plan.sort();
+    }
     plan.unreadable = graph.unreadable;
     plan
 }
