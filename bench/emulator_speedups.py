@@ -1,0 +1,365 @@
+"""Bench-only speed-ups of the ECR emulator's hot paths, for repositories of 100,000 images.
+
+The emulator answers like ECR, but a few of its paths cost time proportional to the whole
+repository on every request, which real ECR does not: looking an image up by digest scans
+the repository (DescribeImages with imageIds, BatchDeleteImage), and moto serializes every
+imageDetail field by field (~0.2 ms per image: 20 s to list 100,000 images). In a benchmark
+those costs would swamp what is measured (the clients), and they would not even be fair:
+they grow with the number of calls a client makes, not with what ECR charges per call.
+
+What changes here, and why the answers stay the same:
+
+* ``TrackedImages``: the ``images`` list of a bulk-seeded repository, with a digest index
+  kept up to date by its mutating methods (or rebuilt after any other mutation).
+  ``Repository._get_image`` answers a digest lookup from it; a miss or a tag mismatch goes
+  to the original, which raises exactly as before. Digests are unique in a repository, so
+  the first match the original would find is the only one.
+* BatchDeleteImage by digests: the emulator's own code runs on a short list of the
+  repository's images, the requested ones plus every image index (nothing else can change
+  its answer: an image is found by its digest, and only an index protects another image);
+  what it removed from that list is then removed from the repository.
+* Listings sort images by ``get_image_digest()``, which returns the stored ``_image_digest``:
+  the sort reads that attribute directly (in C), when every image has one.
+* DescribeImages: each imageDetail is serialized by moto's own serializer once, then reused
+  for as long as every field it is made from is unchanged.
+
+``self_check()`` compares every answer against the emulator without these changes and
+raises if anything differs; the bench runs it before measuring anything.
+
+Also here: ``busy_seconds()``, the time the emulator spent serving requests (inside its
+lock, so it adds up across concurrent calls), to tell emulator time from client time.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import threading
+import time
+from typing import Any, Optional
+
+import ecr_emulator
+
+_enabled = False
+_installed = False
+_install_lock = threading.Lock()
+_busy = 0.0
+_busy_lock = threading.Lock()
+_detail_cache: dict[tuple, dict[str, Any]] = {}
+
+
+class TrackedImages(list):
+    """A repository's images with a digest -> image index and the list of its image
+    indexes, kept up to date by ``append`` and ``remove`` and rebuilt after any other
+    change."""
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(items)
+        self._by_digest: Optional[dict[str, Any]] = None
+        self._indexes: Optional[list[Any]] = None
+
+    def by_digest(self) -> dict[str, Any]:
+        if self._by_digest is None:
+            self._by_digest = {image.get_image_digest(): image for image in self}
+        return self._by_digest
+
+    def indexes(self) -> list[Any]:
+        """The image indexes (manifest lists) among these images, in list order."""
+        if self._indexes is None:
+            self._indexes = [image for image in self if image.graph.is_index]
+        return self._indexes
+
+    def _forget(self) -> None:
+        self._by_digest = None
+        self._indexes = None
+
+    def append(self, image: Any) -> None:
+        super().append(image)
+        if self._by_digest is not None:
+            self._by_digest[image.get_image_digest()] = image
+        if self._indexes is not None and image.graph.is_index:
+            self._indexes.append(image)
+
+    def remove(self, image: Any) -> None:
+        super().remove(image)
+        self._drop(image)
+
+    def _drop(self, image: Any) -> None:
+        if self._by_digest is not None and self._by_digest.get(image.get_image_digest()) is image:
+            del self._by_digest[image.get_image_digest()]
+        if self._indexes is not None and image in self._indexes:
+            self._indexes.remove(image)
+
+    def remove_all(self, gone: list[Any]) -> None:
+        """Remove these members in one pass."""
+        ids = {id(image) for image in gone}
+        list.__setitem__(self, slice(None), [i for i in self if id(i) not in ids])
+        for image in gone:
+            self._drop(image)
+
+    def _mutator(name: str):  # noqa: N805 - builds methods below
+        def method(self: "TrackedImages", *args: Any, **kwargs: Any) -> Any:
+            self._forget()
+            return getattr(list, name)(self, *args, **kwargs)
+        method.__name__ = name
+        return method
+
+    extend = _mutator("extend")
+    insert = _mutator("insert")
+    pop = _mutator("pop")
+    clear = _mutator("clear")
+    __setitem__ = _mutator("__setitem__")
+    __delitem__ = _mutator("__delitem__")
+    __iadd__ = _mutator("__iadd__")
+    __imul__ = _mutator("__imul__")
+    del _mutator
+
+
+def track(repository: Any) -> None:
+    """Give a moto Repository a ``TrackedImages`` list, sorted by digest (the order
+    listings use, so their sort is cheap)."""
+    images = TrackedImages(repository.images)
+    list.sort(images, key=lambda image: image.get_image_digest())
+    repository.images = images
+
+
+def set_enabled(on: bool) -> None:
+    global _enabled
+    _enabled = on
+
+
+def busy_seconds() -> float:
+    with _busy_lock:
+        return _busy
+
+
+def install(emu: Any) -> None:
+    """Install the speed-ups (idempotent; active while ``set_enabled(True)``) and the
+    busy-time meter of ``emu``'s server."""
+    global _installed
+    with _install_lock:
+        if not _installed:
+            _install_patches()
+            _installed = True
+    middleware = emu._server.app
+    if not isinstance(middleware.app, _BusyMeter):
+        middleware.app = _BusyMeter(middleware.app)
+
+
+class _BusyMeter:
+    """Wraps the app the emulator's middleware calls with its backend lock held."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        global _busy
+        started = time.perf_counter()
+        response = self.app(environ, start_response)
+        body = [b"".join(response)]
+        close = getattr(response, "close", None)
+        if close is not None:
+            close()
+        spent = time.perf_counter() - started
+        with _busy_lock:
+            _busy += spent
+        return body
+
+
+def _install_patches() -> None:
+    from moto.core.responses import ActionResult
+    from moto.ecr import models as ecr_models
+    from moto.ecr import responses as ecr_responses
+
+    ecr_emulator.apply_patches()
+    Repository = ecr_models.Repository
+    ECRBackend = ecr_models.ECRBackend
+    ECRResponse = ecr_responses.ECRResponse
+
+    original_get_image = Repository._get_image
+
+    def get_image(self: Any, image_tag: Optional[str], image_digest: Optional[str]) -> Any:
+        images = self.images
+        if _enabled and image_digest and isinstance(images, TrackedImages):
+            hit = images.by_digest().get(image_digest)
+            if hit is not None and (not image_tag or image_tag in hit.image_tags):
+                return hit
+        return original_get_image(self, image_tag, image_digest)
+
+    Repository._get_image = get_image
+
+    original_batch_delete = ECRBackend.batch_delete_image
+
+    def batch_delete_image(self: Any, repository_name: str, registry_id: Optional[str] = None,
+                           image_ids: Optional[list[dict[str, str]]] = None) -> Any:
+        repository = self.repositories.get(repository_name)
+        full = getattr(repository, "images", None)
+        if not (_enabled and isinstance(full, TrackedImages) and image_ids and not ecr_emulator._vanishing
+                and all(isinstance(i, dict) and i.get("imageDigest") for i in image_ids)):
+            return original_batch_delete(self, repository_name, registry_id, image_ids)
+        # Every image the call can see: the requested ones and every image index (the
+        # only images whose presence decides anything else). The emulator's code runs on
+        # that short list; what it removed from it is then removed from the repository.
+        index = full.by_digest()
+        view, seen = [], set()
+        for image in [index.get(i["imageDigest"]) for i in image_ids] + full.indexes():
+            if image is not None and id(image) not in seen:
+                seen.add(id(image))
+                view.append(image)
+        repository.images = list(view)
+        try:
+            return original_batch_delete(self, repository_name, registry_id, image_ids)
+        finally:
+            left = {id(image) for image in repository.images}
+            repository.images = full
+            full.remove_all([image for image in view if id(image) not in left])
+
+    ECRBackend.batch_delete_image = batch_delete_image
+
+    original_paginate = ecr_emulator._paginate
+    digest_of = operator.attrgetter("_image_digest")
+
+    def paginate(items: list[Any], key: Any, *args: Any, **kwargs: Any) -> Any:
+        # The image order key is get_image_digest(), which returns _image_digest once
+        # set: read it in C instead (when every image has one).
+        if _enabled and key is ecr_emulator._image_order_key:
+            digests = list(map(digest_of, items))
+            if None not in digests and "" not in digests:
+                key = digest_of
+        return original_paginate(items, key, *args, **kwargs)
+
+    ecr_emulator._paginate = paginate
+
+    original_describe_images = ECRResponse.describe_images
+
+    class CachedDetails(ActionResult):
+        def execute_result(self, context: Any) -> Any:
+            result = dict(self.result)  # type: ignore[call-overload]
+            details = result.pop("imageDetails")
+            keys = [_detail_key(d) for d in details]
+            missing = [d for d, k in zip(details, keys) if k not in _detail_cache]
+            if missing:
+                _, _, body = ActionResult({"imageDetails": missing}).execute_result(context)
+                for detail, serialized in zip(missing, json.loads(body)["imageDetails"]):
+                    _detail_cache[_detail_key(detail)] = serialized
+            status, headers, body = ActionResult(result).execute_result(context)
+            document = json.loads(body)
+            document["imageDetails"] = [_detail_cache[k] for k in keys]
+            body = json.dumps(document)
+            if "Content-Length" in headers:
+                headers["Content-Length"] = str(len(body.encode("utf-8")))
+            return status, headers, body
+
+    def describe_images(self: Any) -> Any:
+        result = original_describe_images(self)
+        if _enabled and isinstance(result, ActionResult) and isinstance(result.result, dict) \
+                and "imageDetails" in result.result:
+            return CachedDetails(result.result)
+        return result
+
+    ECRResponse.describe_images = describe_images
+
+
+def _detail_key(detail: Any) -> tuple:
+    """Everything a serialized imageDetail is made from."""
+    return (detail.registry_id, detail.repository_name, detail.get_image_digest(),
+            tuple(getattr(detail, "image_tags", None) or ()), str(detail.image_pushed_at),
+            getattr(detail, "emu_size", None), detail.image_manifest_media_type,
+            detail.image_manifest)
+
+
+# --------------------------------------------------------------------------
+# Self-check: the same answers with and without the speed-ups
+# --------------------------------------------------------------------------
+
+def self_check(emu: Any) -> None:
+    """Seed a small, varied repository; ask the same questions with the speed-ups off and
+    on (restoring the repository in between); raise AssertionError on any difference."""
+    from ecr_emulator import days_ago
+
+    emu.reset()
+    repo = "bench/self-check"
+    bulk = emu.bulk_push(repo, [((), days_ago(30)), ((), days_ago(1)), (("v1",), days_ago(40)),
+                                (("v2", "latest"), days_ago(2))] + [((), days_ago(20 + n)) for n in range(40)])
+    plain = emu.push_image(repo, ["pushed"], pushed_at=days_ago(3))
+    untagged_plain = emu.push_image(repo, pushed_at=days_ago(50))
+    index = emu.push_index(repo, ["multi"], pushed_at=days_ago(5))
+    referrer = emu.push_referrer(repo, index.digest, pushed_at=days_ago(5))
+    backend_repo = emu.ecr_backend()._get_repository(repo)
+    track(backend_repo)
+    saved = [(image, list(image.image_tags), image.image_tag) for image in backend_repo.images]
+
+    def restore() -> None:
+        for image, tags, tag in saved:
+            image.image_tags = list(tags)
+            image.image_tag = tag
+        backend_repo.images = TrackedImages(image for image, _, _ in saved)
+
+    client = emu.client(counted=False)
+
+    def ask() -> list[Any]:
+        answers: list[Any] = []
+
+        def call(name: str, **kwargs: Any) -> None:
+            try:
+                out = getattr(client, name)(**kwargs)
+                out.pop("ResponseMetadata", None)
+                answers.append((name, kwargs, out))
+            except client.exceptions.ClientError as e:
+                answers.append((name, kwargs, e.response["Error"]))
+
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"repositoryName": repo, "maxResults": 7}
+            if token:
+                kwargs["nextToken"] = token
+            page = client.describe_images(**kwargs)
+            page.pop("ResponseMetadata", None)
+            answers.append(("page", kwargs, page))
+            token = page.get("nextToken")
+            if not token:
+                break
+        for status in ("TAGGED", "UNTAGGED"):
+            call("describe_images", repositoryName=repo, maxResults=1000, filter={"tagStatus": status})
+        ids = [{"imageDigest": d} for d in bulk[:5] + [plain, index.digest, referrer]]
+        call("describe_images", repositoryName=repo, imageIds=ids)
+        call("describe_images", repositoryName=repo, imageIds=[{"imageDigest": bulk[2], "imageTag": "v1"}])
+        call("describe_images", repositoryName=repo, imageIds=[{"imageDigest": bulk[2], "imageTag": "v2"}])
+        call("describe_images", repositoryName=repo, imageIds=[{"imageDigest": "sha256:" + "0" * 64}])
+        call("describe_images", repositoryName=repo, imageIds=[{"imageTag": "latest"}])
+        call("batch_delete_image", repositoryName=repo, imageIds=[
+            {"imageDigest": d} for d in bulk[4:30]] + [
+            {"imageDigest": bulk[4]},  # twice in one call
+            {"imageDigest": "sha256:" + "1" * 64},  # not there
+            {"imageDigest": bulk[2], "imageTag": "v2"},  # tag of another image
+            {"imageDigest": index.children[0]},  # listed by an index
+            {"imageDigest": untagged_plain},
+            {"imageTag": "latest"},  # one of two tags
+        ])
+        call("batch_delete_image", repositoryName=repo, imageIds=[{"imageDigest": d} for d in bulk[30:]])
+        answers.append(("left", None, sorted((d, sorted(t)) for d, t in emu.snapshot()[repo].items())))
+        again = client.describe_images(repositoryName=repo, maxResults=1000)
+        again.pop("ResponseMetadata", None)
+        answers.append(("after", None, again))
+        return answers
+
+    try:
+        set_enabled(False)
+        restore()
+        without = ask()
+        set_enabled(True)
+        restore()
+        with_speedups = ask()
+        # Twice: the second time from the serialization cache.
+        restore()
+        cached = ask()
+    finally:
+        set_enabled(False)
+        emu.reset()
+    for name, answers in (("speed-ups", with_speedups), ("cached answers", cached)):
+        if answers != without:
+            for a, b in zip(without, answers):
+                if a != b:
+                    raise AssertionError(f"emulator {name} answer differently:\n  without: {str(a)[:1500]}"
+                                         f"\n  with:    {str(b)[:1500]}")
+            raise AssertionError(f"emulator {name} answer differently")
