@@ -17,9 +17,11 @@ What changes here, and why the answers stay the same:
 * BatchDeleteImage by digests: the emulator's own code runs on a short list of the
   repository's images, the requested ones plus every image index (nothing else can change
   its answer: an image is found by its digest, and only an index protects another image);
-  what it removed from that list is then removed from the repository.
-* Listings sort images by ``get_image_digest()``, which returns the stored ``_image_digest``:
-  the sort reads that attribute directly (in C), when every image has one.
+  what it removed from that list is then removed from the repository (found by bisection:
+  the list is kept in digest order, which nothing else depends on).
+* Listings (DescribeImages without imageIds, tagStatus ANY) sort the whole repository for
+  every page: the sorted order is kept until the repository's membership changes, and the
+  emulator's own pagination code runs on the slice the page needs.
 * DescribeImages: each imageDetail is serialized by moto's own serializer once, then reused
   for as long as every field it is made from is unchanged.
 
@@ -32,6 +34,7 @@ lock, so it adds up across concurrent calls), to tell emulator time from client 
 
 from __future__ import annotations
 
+import bisect
 import json
 import operator
 import threading
@@ -46,17 +49,29 @@ _install_lock = threading.Lock()
 _busy = 0.0
 _busy_lock = threading.Lock()
 _detail_cache: dict[tuple, dict[str, Any]] = {}
+# Listing scope -> (tracked images, their generation, images in listing order, their keys)
+_order_cache: dict[str, tuple[Any, int, list[Any], list[str]]] = {}
+_listing = threading.local()  # (scope, tracked images) while a listing is being answered
+
+
+_digest_of = operator.attrgetter("_image_digest")
 
 
 class TrackedImages(list):
-    """A repository's images with a digest -> image index and the list of its image
-    indexes, kept up to date by ``append`` and ``remove`` and rebuilt after any other
-    change."""
+    """A repository's images, kept sorted by digest, with a digest -> image index, the
+    list of its image indexes and a generation number that changes with its membership.
+    ``append`` and ``remove`` keep the index up to date; any other change rebuilds it."""
 
     def __init__(self, items: Any = ()) -> None:
         super().__init__(items)
+        self.generation = 0
         self._by_digest: Optional[dict[str, Any]] = None
         self._indexes: Optional[list[Any]] = None
+        # Sorted by digest (listing order; order means nothing else): deletions find
+        # their images by bisection. Cleared by anything that adds images.
+        self._sorted = all(getattr(image, "_image_digest", None) for image in self)
+        if self._sorted:
+            list.sort(self, key=_digest_of)
 
     def by_digest(self) -> dict[str, Any]:
         if self._by_digest is None:
@@ -69,12 +84,14 @@ class TrackedImages(list):
             self._indexes = [image for image in self if image.graph.is_index]
         return self._indexes
 
-    def _forget(self) -> None:
-        self._by_digest = None
-        self._indexes = None
+    def _changed(self, added: bool) -> None:
+        self.generation += 1
+        if added:
+            self._sorted = False
 
     def append(self, image: Any) -> None:
         super().append(image)
+        self._changed(added=True)
         if self._by_digest is not None:
             self._by_digest[image.get_image_digest()] = image
         if self._indexes is not None and image.graph.is_index:
@@ -82,6 +99,7 @@ class TrackedImages(list):
 
     def remove(self, image: Any) -> None:
         super().remove(image)
+        self._changed(added=False)
         self._drop(image)
 
     def _drop(self, image: Any) -> None:
@@ -91,36 +109,43 @@ class TrackedImages(list):
             self._indexes.remove(image)
 
     def remove_all(self, gone: list[Any]) -> None:
-        """Remove these members in one pass."""
-        ids = {id(image) for image in gone}
-        list.__setitem__(self, slice(None), [i for i in self if id(i) not in ids])
+        """Remove these members."""
+        if not gone:
+            return
+        self._changed(added=False)
         for image in gone:
+            at = bisect.bisect_left(self, image._image_digest, key=_digest_of) if self._sorted else -1
+            if 0 <= at < len(self) and list.__getitem__(self, at) is image:
+                list.__delitem__(self, at)
+            else:
+                list.remove(self, image)
             self._drop(image)
 
-    def _mutator(name: str):  # noqa: N805 - builds methods below
+    def _mutator(name: str, adds: bool):  # noqa: N805 - builds methods below
         def method(self: "TrackedImages", *args: Any, **kwargs: Any) -> Any:
-            self._forget()
+            self._changed(added=adds)
+            self._by_digest = None
+            self._indexes = None
             return getattr(list, name)(self, *args, **kwargs)
         method.__name__ = name
         return method
 
-    extend = _mutator("extend")
-    insert = _mutator("insert")
-    pop = _mutator("pop")
-    clear = _mutator("clear")
-    __setitem__ = _mutator("__setitem__")
-    __delitem__ = _mutator("__delitem__")
-    __iadd__ = _mutator("__iadd__")
-    __imul__ = _mutator("__imul__")
+    extend = _mutator("extend", True)
+    insert = _mutator("insert", True)
+    pop = _mutator("pop", False)
+    clear = _mutator("clear", False)
+    sort = _mutator("sort", True)
+    reverse = _mutator("reverse", True)
+    __setitem__ = _mutator("__setitem__", True)
+    __delitem__ = _mutator("__delitem__", False)
+    __iadd__ = _mutator("__iadd__", True)
+    __imul__ = _mutator("__imul__", True)
     del _mutator
 
 
 def track(repository: Any) -> None:
-    """Give a moto Repository a ``TrackedImages`` list, sorted by digest (the order
-    listings use, so their sort is cheap)."""
-    images = TrackedImages(repository.images)
-    list.sort(images, key=lambda image: image.get_image_digest())
-    repository.images = images
+    """Give a moto Repository a ``TrackedImages`` list."""
+    repository.images = TrackedImages(repository.images)
 
 
 def set_enabled(on: bool) -> None:
@@ -217,16 +242,32 @@ def _install_patches() -> None:
     ECRBackend.batch_delete_image = batch_delete_image
 
     original_paginate = ecr_emulator._paginate
-    digest_of = operator.attrgetter("_image_digest")
 
-    def paginate(items: list[Any], key: Any, *args: Any, **kwargs: Any) -> Any:
-        # The image order key is get_image_digest(), which returns _image_digest once
-        # set: read it in C instead (when every image has one).
-        if _enabled and key is ecr_emulator._image_order_key:
-            digests = list(map(digest_of, items))
-            if None not in digests and "" not in digests:
-                key = digest_of
-        return original_paginate(items, key, *args, **kwargs)
+    def paginate(items: list[Any], key: Any, max_results: Any = None, next_token: Optional[str] = None,
+                 scope: str = "", *rest: Any, **kwargs: Any) -> Any:
+        # A listing of a tracked repository (DescribeImages, tagStatus ANY): its images in
+        # listing order are kept until the repository's membership changes, and the
+        # emulator's pagination runs on the part of them the page needs (from the first
+        # image after the token, one more than the page): same page, same token.
+        source = getattr(_listing, "source", None)
+        if (_enabled and source is not None and source[0] == scope and key is ecr_emulator._image_order_key
+                and not rest and not kwargs):
+            tracked = source[1]
+            entry = _order_cache.get(scope)
+            if entry is None or entry[0] is not tracked or entry[1] != tracked.generation \
+                    or len(entry[2]) != len(items):
+                ordered = sorted(items, key=key)
+                entry = (tracked, tracked.generation, ordered, [key(i) for i in ordered])
+                _order_cache[scope] = entry
+            ordered, keys = entry[2], entry[3]
+            try:
+                limit = ecr_emulator.DEFAULT_MAX_RESULTS if max_results is None else int(max_results)
+                start = bisect.bisect_right(keys, ecr_emulator._decode_token(next_token, scope)) if next_token else 0
+            except Exception:  # noqa: BLE001 - the emulator's own code gives the error
+                limit, start = -1, 0
+            if 1 <= limit <= ecr_emulator.MAX_MAX_RESULTS:
+                items = ordered[start:start + limit + 1]
+        return original_paginate(items, key, max_results, next_token, scope, *rest, **kwargs)
 
     ecr_emulator._paginate = paginate
 
@@ -251,7 +292,17 @@ def _install_patches() -> None:
             return status, headers, body
 
     def describe_images(self: Any) -> Any:
-        result = original_describe_images(self)
+        _listing.source = None
+        if _enabled and not self._get_param("imageIds"):
+            name = self._get_param("repositoryName")
+            status = (self._get_param("filter") or {}).get("tagStatus") or "ANY"
+            images = getattr(self.ecr_backend.repositories.get(name), "images", None)
+            if status == "ANY" and isinstance(images, TrackedImages):
+                _listing.source = (f"images:{name}:ANY", images)
+        try:
+            result = original_describe_images(self)
+        finally:
+            _listing.source = None
         if _enabled and isinstance(result, ActionResult) and isinstance(result.result, dict) \
                 and "imageDetails" in result.result:
             return CachedDetails(result.result)
@@ -319,6 +370,13 @@ def self_check(emu: Any) -> None:
             token = page.get("nextToken")
             if not token:
                 break
+        call("describe_images", repositoryName=repo, maxResults=1000)
+        call("describe_images", repositoryName=repo, maxResults=1001)
+        call("describe_images", repositoryName=repo, nextToken="bm90IGEgdG9rZW4")
+        call("describe_images", repositoryName=repo, maxResults=5,
+             nextToken=ecr_emulator._encode_token(f"images:{repo}:ANY", bulk[7]))
+        call("describe_images", repositoryName=repo, maxResults=5,
+             nextToken=ecr_emulator._encode_token(f"images:{repo}:TAGGED", bulk[7]))
         for status in ("TAGGED", "UNTAGGED"):
             call("describe_images", repositoryName=repo, maxResults=1000, filter={"tagStatus": status})
         ids = [{"imageDigest": d} for d in bulk[:5] + [plain, index.digest, referrer]]
