@@ -9,8 +9,9 @@ they grow with the number of calls a client makes, not with what ECR charges per
 
 What changes here, and why the answers stay the same:
 
-* ``TrackedImages``: the ``images`` list of a bulk-seeded repository, with a digest index
-  kept up to date by its mutating methods (or rebuilt after any other mutation).
+* ``TrackedImages``: the ``images`` list of a repository the bench seeded (``track()``), with
+  a digest index kept up to date by its mutating methods (or rebuilt after any other
+  mutation). Repositories without one are served by the emulator's code unchanged.
   ``Repository._get_image`` answers a digest lookup from it; a miss or a tag mismatch goes
   to the original, which raises exactly as before. Digests are unique in a repository, so
   the first match the original would find is the only one.
@@ -24,7 +25,6 @@ What changes here, and why the answers stay the same:
   emulator's own pagination code runs on the slice the page needs.
 * DescribeImages: each imageDetail is serialized by moto's own serializer once, then reused
   for as long as every field it is made from is unchanged.
-
 * moto's request routing lists moto's package directory and the response class's methods
   on every request: both are computed once.
 
