@@ -75,6 +75,20 @@ watch: venv ## local Lambda runtime on 127.0.0.1:$(PORT) with the current enviro
 invoke: venv ## invoke the function served by `make watch` with EVENT=events/x.json
 	cargo lambda invoke bootstrap -A 127.0.0.1 -P $(PORT) --data-file $(EVENT)
 
+.PHONY: bench
+# Not part of `make test`. SCENARIOS=1000x100,10x20000,1x100000 (REPOSxIMAGES, the default),
+# LATENCIES=0,20 (ms per ECR call), QUICK=1 (ten times smaller), BENCH_ARGS=... (see bench/run.py).
+bench: venv ## planner micro-benchmark + sweeps of large emulated registries vs a boto3 script; writes bench/RESULTS.md
+	@started=$$(date +%s); status=0; \
+	if cargo bench --bench planner && \
+		cargo build --release --bin ecr-janitor && \
+		$(VENV)/bin/python bench/run.py --make-started $$started \
+			$(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(LATENCIES),--latencies $(LATENCIES)) \
+			$(if $(QUICK),--quick) $(BENCH_ARGS); \
+	then :; else status=$$?; fi; \
+	elapsed=$$(( $$(date +%s) - started )); \
+	echo "make bench took $$(( elapsed / 60 )) min $$(( elapsed % 60 )) s"; exit $$status
+
 $(VENV_SAM)/.installed:
 	$(PYTHON) -m venv $(VENV_SAM)
 	$(VENV_SAM)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)

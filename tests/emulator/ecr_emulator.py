@@ -1081,6 +1081,48 @@ class Emulator(ComputeMixin):
             return digest
         return self._put(repo, manifest, DOCKER_MANIFEST_V2, tags, pushed_at, size, region)
 
+    def bulk_push(self, repo: str, images: Iterable[tuple[Iterable[str], Any]],
+                  size: Optional[int] = None, region: Optional[str] = None) -> list[str]:
+        """Append many unique Docker v2 images to ``repo`` (created if missing)
+        straight into the backend, for registries of 100,000 images: PutImage
+        scans the whole repository on every push, this does not.
+
+        ``images`` yields ``(tags, pushed_at)`` per image (``pushed_at`` as in
+        ``push_image``; None = now). Each manifest is unique and its digest is
+        the real sha256 of its bytes, as with ``push_image``; the manifest facts
+        are computed here, not on the first request. Tags must not be held by
+        any other image (none is moved). Returns the digests in order."""
+        from moto.ecr.models import Image
+
+        size = size if size is not None else 30 * 1024 * 1024
+        nonce = uuid.uuid4().hex
+        self.create_repository(repo, region=region)
+        with self._backend_lock:
+            backend = self.ecr_backend(region)
+            repository = backend._get_repository(repo)
+            held = {t for i in repository.images for t in i.image_tags}
+            now = datetime.now(timezone.utc)
+            digests: list[str] = []
+            appended = []
+            for n, (tags, pushed_at) in enumerate(images):
+                tags = list(tags)
+                clash = held.intersection(tags)
+                if clash or len(set(tags)) != len(tags):
+                    raise ValueError(f"bulk_push: tag(s) {sorted(clash) or tags} already held in {repo}")
+                held.update(tags)
+                manifest = image_graph.docker_manifest(size, f"bulk-{nonce}-{n}")
+                digest = manifest_digest(manifest)
+                image = Image(backend.account_id, tags[-1] if tags else None, manifest, repo,
+                              DOCKER_MANIFEST_V2, digest)
+                image.image_tags = tags
+                image.emu_facts = image_graph.facts(manifest, DOCKER_MANIFEST_V2)
+                image.emu_size = size
+                image.image_pushed_at = now if pushed_at is None else utc(pushed_at)
+                appended.append(image)
+                digests.append(digest)
+            repository.images.extend(appended)
+        return digests
+
     def _put(self, repo: str, manifest: str, media_type: str, tags: Iterable[str] = (),
              pushed_at: Any = None, size: Optional[int] = None, region: Optional[str] = None) -> str:
         """PutImage in-process (the patched backend), once per tag."""
