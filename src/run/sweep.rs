@@ -363,6 +363,21 @@ mod tests {
         RunOptions::resolve(false, Overrides::default()).expect("valid")
     }
 
+    /// A live run over `fake` with the default configuration and nothing in use.
+    async fn live_run(fake: &Fake) -> RunReport {
+        let registries = [("us-east-1", fake)];
+        run(
+            &registries,
+            &settings(&[]),
+            &live(),
+            &InUse::default(),
+            now(),
+            None,
+        )
+        .await
+        .expect("runs")
+    }
+
     #[tokio::test]
     async fn deletes_expired_untagged_in_batches_and_keeps_the_rest() {
         let mut web = images("old", 150, 30, None);
@@ -372,16 +387,7 @@ mod tests {
             images: vec![("web".into(), web)],
             ..Fake::default()
         };
-        let report = run(
-            &[("us-east-1", &fake)],
-            &settings(&[]),
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = live_run(&fake).await;
 
         assert_eq!(
             fake.calls("images"),
@@ -444,16 +450,7 @@ mod tests {
             ],
             ..Fake::default()
         };
-        let report = run(
-            &[("us-east-1", &fake)],
-            &settings(&[]),
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = live_run(&fake).await;
         let r = &report.repositories[0];
         assert_eq!((r.deleted, r.already_gone), (1, 1));
         let failed: Vec<_> = r.failures.iter().map(|f| f.failure_code.as_str()).collect();
@@ -489,16 +486,7 @@ mod tests {
             broken: HashSet::from(["b".to_owned()]),
             ..Fake::default()
         };
-        let report = run(
-            &[("us-east-1", &fake)],
-            &settings(&[]),
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = live_run(&fake).await;
         let names: Vec<_> = report
             .repositories
             .iter()
@@ -866,16 +854,7 @@ mod tests {
             manifests: vec![manifest],
             ..Fake::default()
         };
-        let report = run(
-            &[("us-east-1", &fake)],
-            &settings(&[]),
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = live_run(&fake).await;
         assert_eq!(fake.calls("manifests"), ["manifests web 1"]);
         assert_eq!(
             fake.calls("delete"),
@@ -903,16 +882,7 @@ mod tests {
             retagged: vec![("sha256:idx".into(), vec!["promoted".into()])],
             ..Fake::default()
         };
-        let report = run(
-            &[("us-east-1", &fake)],
-            &settings(&[]),
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = live_run(&fake).await;
         let r = &report.repositories[0];
         assert_eq!(fake.deleted(), ["sha256:loose0000"]);
         let held: Vec<(&str, &str)> = r
@@ -956,16 +926,7 @@ mod tests {
             manifests: vec![("sha256:idx".into(), Err("KmsError".into()))],
             ..Fake::default()
         };
-        let report = run(
-            &[("us-east-1", &fake)],
-            &settings(&[]),
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = live_run(&fake).await;
         let web = &report.repositories[1];
         assert!(
             fake.calls("delete web").is_empty(),
