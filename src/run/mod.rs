@@ -62,36 +62,33 @@ impl Janitor<EcrRegistry, EcsClient, LambdaClient, EventBridgeEvents> {
     /// One set of clients per region of `REGIONS` (by default the function's own region).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        let names: Vec<Option<&str>> = match config.regions.is_empty() {
-            true => vec![None],
-            false => config.regions.iter().map(|r| Some(r.as_str())).collect(),
-        };
-        let mut regions = Vec::new();
-        for name in names {
-            let shared = shared_config(name).await;
-            let region = shared.region().map(|r| r.to_string()).unwrap_or_default();
-            let services = Services {
-                registry: EcrRegistry::from_shared(&shared),
-                ecs: EcsClient::from_shared(&shared),
-                functions: LambdaClient::from_shared(&shared),
-            };
-            regions.push(Region {
-                name: region,
-                services,
-            });
+        // The function's own region: swept when REGIONS is empty, and where the run event goes.
+        let home = shared_config(None).await;
+        let mut configs = Vec::new();
+        for name in &config.regions {
+            configs.push(shared_config(Some(name)).await);
         }
+        if configs.is_empty() {
+            configs.push(home.clone());
+        }
+        let regions = configs
+            .iter()
+            .map(|shared| Region {
+                name: shared.region().map(|r| r.to_string()).unwrap_or_default(),
+                services: Services {
+                    registry: EcrRegistry::from_shared(shared),
+                    ecs: EcsClient::from_shared(shared),
+                    functions: LambdaClient::from_shared(shared),
+                },
+            })
+            .collect();
         let var = |name| {
             std::env::var(name)
                 .ok()
                 .filter(|v: &String| !v.trim().is_empty())
         };
-        let bus = match var("EVENT_BUS_NAME") {
-            Some(bus) => {
-                let shared = shared_config(None).await;
-                Some((bus.trim().to_owned(), EventBridgeEvents::from_conf(&shared)))
-            }
-            None => None,
-        };
+        let bus = var("EVENT_BUS_NAME")
+            .map(|bus| (bus.trim().to_owned(), EventBridgeEvents::from_conf(&home)));
         let announcer = Announcer::new(var("AWS_LAMBDA_FUNCTION_NAME"), bus);
         Ok(Self::new(config, regions, announcer))
     }
