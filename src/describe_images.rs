@@ -71,7 +71,6 @@ pub fn parse(text: &str) -> Result<Vec<Image>, DescribeImagesError> {
                 tags: d.image_tags,
                 size_bytes: d.image_size_in_bytes,
                 manifest_media_type: None,
-                artifact_media_type: None,
                 subject: None,
             })
         })

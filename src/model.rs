@@ -3,6 +3,8 @@
 //! The AWS adapters build these; the pure core ([`crate::decide`]) decides on them; the report
 //! shows them.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
 /// A repository the janitor may visit.
@@ -27,9 +29,7 @@ pub struct Image {
     pub size_bytes: Option<i64>,
     /// `imageManifestMediaType`: tells an image index (whose children must be read) from a
     /// single manifest.
-    pub manifest_media_type: Option<String>,
-    /// `artifactMediaType`: what the manifest carries (an image config, a signature, an SBOM).
-    pub artifact_media_type: Option<String>,
+    pub manifest_media_type: Option<MediaType>,
     /// `subjectManifestDigest`: the image an OCI referrer (signature, SBOM) describes.
     pub subject: Option<String>,
 }
@@ -43,9 +43,28 @@ impl Image {
             pushed_at,
             size_bytes: None,
             manifest_media_type: None,
-            artifact_media_type: None,
             subject: None,
         }
+    }
+}
+
+/// A manifest media type. The few types ECR stores are shared constants rather than one
+/// string per image: a repository of 100,000 images would otherwise hold 100,000 copies.
+pub type MediaType = Cow<'static, str>;
+
+/// Manifest media types ECR stores, shared by every image that has one of them.
+const KNOWN_MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// `media_type` as a [`MediaType`]: a shared constant when it is a known one.
+pub fn media_type(media_type: String) -> MediaType {
+    match KNOWN_MEDIA_TYPES.iter().find(|known| **known == media_type) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(media_type),
     }
 }
 
@@ -96,5 +115,18 @@ impl ImageUse {
             .rsplit_once('@')
             .map(|(_, digest)| digest)
             .filter(|digest| digest.starts_with("sha256:"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_media_types_are_shared_and_others_kept_as_given() {
+        let oci = "application/vnd.oci.image.index.v1+json";
+        assert!(matches!(media_type(oci.to_owned()), Cow::Borrowed(t) if t == oci));
+        let other = "application/vnd.example+json";
+        assert!(matches!(media_type(other.to_owned()), Cow::Owned(t) if t == other));
     }
 }

@@ -52,7 +52,6 @@ pub fn images(prefix: &str, n: usize, days_old: i64, tag: Option<&str>) -> Vec<I
                 - chrono::Duration::seconds(i as i64),
             size_bytes: Some(1000),
             manifest_media_type: None,
-            artifact_media_type: None,
             subject: None,
         })
         .collect()

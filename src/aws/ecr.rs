@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::AwsError;
 use crate::decide::graph::INDEX_MEDIA_TYPES;
-use crate::model::{Image, ImageFailure, Repository};
+use crate::model::{media_type, Image, ImageFailure, Repository};
 
 /// ECR's page size limit for DescribeRepositories and DescribeImages.
 pub const PAGE_SIZE: i32 = 1000;
@@ -123,8 +123,7 @@ fn to_image(detail: ImageDetail) -> Option<Image> {
         tags: detail.image_tags.unwrap_or_default(),
         pushed_at,
         size_bytes: detail.image_size_in_bytes,
-        manifest_media_type: detail.image_manifest_media_type,
-        artifact_media_type: detail.artifact_media_type,
+        manifest_media_type: detail.image_manifest_media_type.map(media_type),
         subject: detail.subject_manifest_digest,
     })
 }

@@ -3,7 +3,7 @@
 //! Exit codes: 0 the run completed (per-image failures are in the report), 2 configuration or
 //! input errors (nothing was done), 1 any other failure.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -98,10 +98,7 @@ async fn sweep(dry_run: bool, event: Option<PathBuf>, format: Format) -> Result<
         .await
         .map_err(|e| Failure::Run(e.into()))?;
     match format {
-        Format::Json => {
-            let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Run(e.into()))?;
-            println!("{json}");
-        }
+        Format::Json => print_json(&report).map_err(Failure::Run)?,
         Format::Table => print!("{}", report.to_table()),
     }
     if let Some(why) = &report.safety_stop {
@@ -141,16 +138,25 @@ fn plan_images(
             .push(format!("a sweep would hold this repository back: {brake}"));
     }
     match format {
-        Format::Json => {
-            let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Run(e.into()))?;
-            println!("{json}");
-        }
+        Format::Json => print_json(&report).map_err(Failure::Run)?,
         Format::Table => print!("{}", report.to_table()),
     }
     Ok(())
 }
 
-#[tokio::main]
+/// Writes `value` as pretty JSON to stdout as it serializes: a report of 100,000 images is
+/// never held twice, once as a value and once as text.
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+// One thread, as in the deployed function: a sweep waits on ECR, and a single allocator
+// arena keeps the peak memory of a large repository down.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

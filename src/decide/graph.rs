@@ -304,14 +304,14 @@ fn follower_expiry(parents: &[(Link, String)], present: impl Fn(&str) -> bool) -
 /// that follows others (index children, referrers) follows them. With an unreadable index
 /// manifest, no untagged image expires.
 pub fn follow(
-    images: Vec<Image>,
+    mut images: Vec<Image>,
     manifests: &Manifests,
     protected: &BTreeMap<String, String>,
     decide_alone: impl FnOnce(Vec<Image>) -> Plan,
 ) -> Plan {
     let graph = Graph::new(&images, manifests);
-    let (alone, followers): (Vec<Image>, Vec<Image>) =
-        images.into_iter().partition(|i| graph.stands_alone(i));
+    // In place: a repository's images are its largest allocation, so none is copied whole.
+    let followers: Vec<Image> = images.extract_if(.., |i| !graph.stands_alone(i)).collect();
     // Only images with a parent or a follower need the resolver; the rest settle at once.
     let linked: BTreeSet<&str> = graph
         .parents
@@ -320,37 +320,46 @@ pub fn follow(
             std::iter::once(child.as_str()).chain(parents.iter().map(|(_, p)| p.as_str()))
         })
         .collect();
-    let by_policy = decide_alone(alone);
+    let mut by_policy = decide_alone(images);
+    let is_linked = |d: &Decision| linked.contains(d.image.digest.as_str());
+    let mut pending: HashMap<String, Pending> = by_policy
+        .kept
+        .extract_if(.., |d| is_linked(d))
+        .map(|d| (d.image.digest.clone(), Pending::Decided(d)))
+        .collect();
+    let expired = std::mem::take(&mut by_policy.expired);
+    by_policy.expired.reserve(expired.len());
     let mut resolver = Resolver {
         graph: &graph,
         protected,
         pending: HashMap::new(),
         status: HashMap::new(),
-        plan: Plan::default(),
+        plan: by_policy,
     };
-    for decision in by_policy.expired.into_iter().chain(by_policy.kept) {
-        match linked.contains(decision.image.digest.as_str()) {
-            true => {
-                let digest = decision.image.digest.clone();
-                resolver.pending.insert(digest, Pending::Decided(decision));
-            }
-            false => {
-                resolver.settle(Pending::Decided(decision), &[], None, 0);
-            }
+    // The policy's kept decisions stay where they are; an expired one the graph keeps (in
+    // use, or held by an unreadable index) moves to the kept list and out of its order.
+    let mut reordered = false;
+    for decision in expired {
+        if is_linked(&decision) {
+            pending.insert(decision.image.digest.clone(), Pending::Decided(decision));
+        } else {
+            let status = resolver.settle(Pending::Decided(decision), &[], None, 0);
+            reordered |= matches!(status, Status::Kept(_));
         }
     }
-    for image in followers {
-        resolver
-            .pending
-            .insert(image.digest.clone(), Pending::Follower(image));
-    }
-    let linked: Vec<String> = resolver.pending.keys().cloned().collect();
+    pending.extend(
+        followers
+            .into_iter()
+            .map(|image| (image.digest.clone(), Pending::Follower(image))),
+    );
+    let linked: Vec<String> = pending.keys().cloned().collect();
+    resolver.pending = pending;
     for digest in &linked {
         resolver.resolve(digest);
     }
     let mut plan = resolver.plan;
-    // The policy's decisions come sorted; only images the graph decided need placing.
-    if !linked.is_empty() {
+    // The policy's decisions come sorted; only images the graph moved or decided need placing.
+    if reordered || !linked.is_empty() {
         plan.sort();
     }
     plan.unreadable = graph.unreadable;

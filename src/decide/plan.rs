@@ -278,27 +278,29 @@ struct State {
 /// Image digests are expected to be unique.
 pub fn plan(images: Vec<Image>, policy: &Policy, now: DateTime<Utc>) -> Plan {
     let mut images = images;
-    images.sort_by(oldest_first);
+    // Unstable is enough: digests are unique, so no two images compare equal.
+    images.sort_unstable_by(oldest_first);
     let mut states: Vec<State> = images.iter().map(|_| State::default()).collect();
-
+    let mut matched = Vec::with_capacity(images.len());
     for rule in policy.rules() {
-        let matched: Vec<usize> = (0..images.len())
-            .filter(|&i| rule.selection.matches(&images[i].tags))
-            .collect();
-        for (i, reason) in candidates(rule, &images, &matched, now) {
-            let state = &mut states[i];
-            if state.claimed_by.is_none() {
-                state.expired = Some((rule.priority, reason));
-            } else if state.expired.is_none() && state.would_expire.is_none() {
-                state.would_expire = Some(rule.priority);
-            }
-        }
+        matched.clear();
+        matched.extend((0..images.len()).filter(|&i| rule.selection.matches(&images[i].tags)));
+        apply(rule, &images, &matched, now, &mut states);
         for &i in &matched {
             states[i].claimed_by.get_or_insert(rule.priority);
         }
     }
+    into_plan(images, states)
+}
 
-    let mut result = Plan::default();
+/// Files each image, with its state after every rule, as expired or kept.
+fn into_plan(images: Vec<Image>, states: Vec<State>) -> Plan {
+    let expired = states.iter().filter(|s| s.expired.is_some()).count();
+    let mut result = Plan {
+        expired: Vec::with_capacity(expired),
+        kept: Vec::with_capacity(images.len() - expired),
+        unreadable: Vec::new(),
+    };
     for (image, state) in images.into_iter().zip(states) {
         match state {
             State {
@@ -335,43 +337,48 @@ fn oldest_first(a: &Image, b: &Image) -> Ordering {
         .then_with(|| a.digest.cmp(&b.digest))
 }
 
-/// The images among `matched` (indices into `images`) that `rule`'s limits pick, each with the
-/// reason of the limit that picked it (the age limit's when both do). In index order.
-fn candidates(
+/// Applies `rule`'s limits to the images it `matched` (indices into `images`, oldest first):
+/// an unclaimed image they pick expires by this rule, with the reason of the limit that
+/// picked it (the age limit's when both do); a claimed one notes the rule would expire it.
+fn apply(
     rule: &Rule,
     images: &[Image],
     matched: &[usize],
     now: DateTime<Utc>,
-) -> Vec<(usize, Reason)> {
-    let mut picked: Vec<Option<Reason>> = vec![None; matched.len()];
-
-    // Count limits first, so that an age limit's reason, assigned after, wins.
-    let mut newest_first: Vec<usize> = (0..matched.len()).collect();
-    newest_first.sort_by(|&a, &b| {
-        let (a, b) = (&images[matched[a]], &images[matched[b]]);
-        b.pushed_at
-            .cmp(&a.pushed_at)
-            .then_with(|| a.digest.cmp(&b.digest))
-    });
-    for limit in &rule.limits {
-        if let Limit::CountMoreThan(n) = *limit {
-            let keep = usize::try_from(n).unwrap_or(usize::MAX);
-            for (newer, &m) in newest_first.iter().enumerate().skip(keep) {
-                picked[m].get_or_insert(Reason::BeyondCount {
-                    rule: rule.priority,
-                    newer,
-                    limit: n,
-                });
-            }
+    states: &mut [State],
+) {
+    let counts = rule
+        .limits
+        .iter()
+        .any(|l| matches!(l, Limit::CountMoreThan(_)));
+    let ranks = match counts {
+        true => newest_first_ranks(images, matched),
+        false => Vec::new(),
+    };
+    for (m, &i) in matched.iter().enumerate() {
+        let newer = ranks.get(m).copied().unwrap_or(0);
+        let Some(reason) = pick(rule, &images[i], newer, now) else {
+            continue;
+        };
+        let state = &mut states[i];
+        if state.claimed_by.is_none() {
+            state.expired = Some((rule.priority, reason));
+        } else if state.expired.is_none() && state.would_expire.is_none() {
+            state.would_expire = Some(rule.priority);
         }
     }
+}
+
+/// Why `rule`'s limits pick `image`, ranked `newer`-th among the matched images newest
+/// first; None when they leave it.
+fn pick(rule: &Rule, image: &Image, newer: usize, now: DateTime<Utc>) -> Option<Reason> {
+    let (mut by_age, mut by_count) = (None, None);
     for limit in &rule.limits {
-        if let Limit::SincePushedDays(days) = *limit {
-            let limit_age = TimeDelta::days(i64::from(days));
-            for (m, &i) in matched.iter().enumerate() {
-                let age = now - images[i].pushed_at;
-                if age > limit_age {
-                    picked[m] = Some(Reason::PushedTooLongAgo {
+        match *limit {
+            Limit::SincePushedDays(days) => {
+                let age = now - image.pushed_at;
+                if age > TimeDelta::days(i64::from(days)) {
+                    by_age = Some(Reason::PushedTooLongAgo {
                         rule: rule.priority,
                         tag_status: rule.selection.tag_status,
                         age_days: age.num_days(),
@@ -379,14 +386,42 @@ fn candidates(
                     });
                 }
             }
+            Limit::CountMoreThan(n) => {
+                let keep = usize::try_from(n).unwrap_or(usize::MAX);
+                if newer >= keep && by_count.is_none() {
+                    by_count = Some(Reason::BeyondCount {
+                        rule: rule.priority,
+                        newer,
+                        limit: n,
+                    });
+                }
+            }
         }
     }
+    by_age.or(by_count)
+}
 
-    matched
-        .iter()
-        .zip(picked)
-        .filter_map(|(&i, reason)| reason.map(|reason| (i, reason)))
-        .collect()
+/// For each matched image (oldest first), how many matched images rank ahead of it newest
+/// first (pushed later, or at the same time with a smaller digest). Linear: the matched
+/// images are already in (pushed, digest) order, so newest first is that order reversed
+/// group by group of equal push times, each group kept in digest order.
+fn newest_first_ranks(images: &[Image], matched: &[usize]) -> Vec<usize> {
+    let mut ranks = vec![0; matched.len()];
+    let mut end = matched.len();
+    let mut ahead = 0;
+    while end > 0 {
+        let pushed = images[matched[end - 1]].pushed_at;
+        let mut start = end - 1;
+        while start > 0 && images[matched[start - 1]].pushed_at == pushed {
+            start -= 1;
+        }
+        for (offset, rank) in ranks[start..end].iter_mut().enumerate() {
+            *rank = ahead + offset;
+        }
+        ahead += end - start;
+        end = start;
+    }
+    ranks
 }
 
 #[cfg(test)]
@@ -408,7 +443,6 @@ mod tests {
             pushed_at: now() - ago,
             size_bytes: Some(1_000),
             manifest_media_type: None,
-            artifact_media_type: None,
             subject: None,
         }
     }
@@ -1011,7 +1045,6 @@ mod tests {
                     pushed_at: now() - TimeDelta::hours(quarter_days * 6),
                     size_bytes: None,
                     manifest_media_type: None,
-                    artifact_media_type: None,
                     subject: None,
                 })
                 .collect()
@@ -1126,6 +1159,28 @@ mod tests {
                     .count();
                 prop_assert!(expired <= matched.saturating_sub(n as usize));
             }
+        }
+
+        #[test]
+        fn newest_first_ranks_are_those_of_a_sort(hours in prop::collection::vec(0i64..4, 0..40)) {
+            // Few distinct push times, so most images tie and rank by digest.
+            let mut images: Vec<Image> = hours
+                .iter()
+                .enumerate()
+                .map(|(i, h)| image_at(&format!("{:02}", (i * 7) % 40), &[], TimeDelta::hours(*h)))
+                .collect();
+            images.sort_by(oldest_first);
+            let matched: Vec<usize> = (0..images.len()).filter(|i| i % 3 != 1).collect();
+            let mut by_sort = matched.clone();
+            by_sort.sort_by(|&a, &b| {
+                let (a, b) = (&images[a], &images[b]);
+                b.pushed_at.cmp(&a.pushed_at).then_with(|| a.digest.cmp(&b.digest))
+            });
+            let expected: Vec<usize> = matched
+                .iter()
+                .map(|i| by_sort.iter().position(|j| j == i).unwrap())
+                .collect();
+            prop_assert_eq!(newest_first_ranks(&images, &matched), expected);
         }
 
         #[test]

@@ -11,16 +11,37 @@ pub const MAX_LOG_LINE_BYTES: usize = 200 * 1024;
 /// Expired images per `expired images` log line when the report is too big for one line.
 const EXPIRED_PER_LOG_LINE: usize = 500;
 
+/// How many bytes `value`'s JSON takes, counted as it serializes: a large report is not
+/// written out only to be measured.
+fn json_len(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 /// The report's JSON when it fits in `limit` bytes.
 fn json_within(report: &RunReport, limit: usize) -> Option<String> {
-    serde_json::to_string(report)
-        .ok()
-        .filter(|json| json.len() <= limit)
+    match fits(report, limit) {
+        true => serde_json::to_string(report).ok(),
+        false => None,
+    }
 }
 
 /// Whether the report's JSON fits in `limit` bytes (else a sink sends its summary).
 pub fn fits(report: &RunReport, limit: usize) -> bool {
-    json_within(report, limit).is_some()
+    json_len(report) <= limit
 }
 
 /// Logs what the response cannot hold. At INFO the logs keep to one line per repository

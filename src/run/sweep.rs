@@ -255,6 +255,10 @@ async fn sweep<R: Registry>(
         hold_all(&mut plan, &brake.to_string(), options, report);
         return Err(RepositoryError::TaggedBrake(brake));
     }
+    if !options.dry_run() {
+        // Only a dry run reports what it keeps; a live run lets the kept images go now.
+        plan.kept = Vec::new();
+    }
     let granted = shared.take(plan.expired.len());
     let deferred = plan.expired.split_off(granted);
     report.deferred = deferred.iter().map(ExpiredImage::from).collect();
