@@ -16,7 +16,7 @@ use ecr_janitor::decide::decide;
 use ecr_janitor::decide::graph::Manifests;
 use ecr_janitor::decide::plan::plan;
 use ecr_janitor::decide::policy::Policy;
-use ecr_janitor::model::Image;
+use ecr_janitor::model::{Digest, Image};
 
 const IMAGES: usize = 1_000_000;
 /// Under `cargo test --all-targets` (part of `make test`) criterion runs each benchmark once
@@ -84,7 +84,7 @@ fn planner(c: &mut Criterion) {
     let untagged = Policy::untagged(Some(14), None).expect("the default policy");
     let five_rules = Policy::from_json(FIVE_RULES).expect("a valid five-rule policy");
     let manifests = Manifests::new();
-    let in_use: BTreeMap<String, String> = BTreeMap::new();
+    let in_use: BTreeMap<Digest, String> = BTreeMap::new();
 
     let mut group = c.benchmark_group("planner");
     group.throughput(Throughput::Elements(count as u64));

@@ -67,7 +67,7 @@ pub fn parse(text: &str) -> Result<Vec<Image>, DescribeImagesError> {
         .map(|d| {
             Ok(Image {
                 pushed_at: d.image_pushed_at.to_utc(&d.image_digest)?,
-                digest: d.image_digest,
+                digest: d.image_digest.into(),
                 tags: d.image_tags,
                 size_bytes: d.image_size_in_bytes,
                 manifest_media_type: None,

@@ -4,6 +4,8 @@
 //! shows them.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 
@@ -20,7 +22,7 @@ pub struct Repository {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     /// Identifies the image; unique within a repository.
-    pub digest: String,
+    pub digest: Digest,
     /// Empty for an untagged image.
     pub tags: Vec<String>,
     /// What age and count limits measure.
@@ -30,21 +32,135 @@ pub struct Image {
     /// `imageManifestMediaType`: tells an image index (whose children must be read) from a
     /// single manifest.
     pub manifest_media_type: Option<MediaType>,
-    /// `subjectManifestDigest`: the image an OCI referrer (signature, SBOM) describes.
-    pub subject: Option<String>,
+    /// `subjectManifestDigest`: the image an OCI referrer (signature, SBOM) describes. Boxed:
+    /// most images have none, and every image pays for the field.
+    pub subject: Option<Box<Digest>>,
 }
 
 impl Image {
     /// An image with no media types or subject: a plain single-manifest image.
     pub fn plain(digest: &str, tags: Vec<String>, pushed_at: DateTime<Utc>) -> Self {
         Self {
-            digest: digest.to_owned(),
+            digest: Digest::from(digest),
             tags,
             pushed_at,
             size_bytes: None,
             manifest_media_type: None,
             subject: None,
         }
+    }
+}
+
+/// An image digest. ECR's `sha256:` and 64 hex digits are kept as their 32 bytes, inline:
+/// a repository's digests are most of what the janitor holds in memory, and a string each
+/// would cost three times as much. Anything else is kept as given. Displays, orders and
+/// serializes as the text ECR sent.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Digest {
+    /// `sha256:<64 lowercase hex digits>`, as bytes.
+    Sha256([u8; 32]),
+    /// Any other digest text (tests, other algorithms), as given.
+    Other(Box<str>),
+}
+
+impl Digest {
+    /// The 32 bytes of `sha256:<64 lowercase hex>`; None for any other text, so that the
+    /// digest displays exactly as given.
+    fn sha256(text: &str) -> Option<[u8; 32]> {
+        let hex = text.strip_prefix("sha256:")?.as_bytes();
+        if hex.len() != 64 {
+            return None;
+        }
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+            *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Some(bytes)
+    }
+}
+
+impl From<&str> for Digest {
+    fn from(text: &str) -> Self {
+        match Self::sha256(text) {
+            Some(bytes) => Digest::Sha256(bytes),
+            None => Digest::Other(text.into()),
+        }
+    }
+}
+
+impl From<String> for Digest {
+    fn from(text: String) -> Self {
+        match Self::sha256(&text) {
+            Some(bytes) => Digest::Sha256(bytes),
+            None => Digest::Other(text.into_boxed_str()),
+        }
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Digest::Sha256(bytes) => {
+                f.write_str("sha256:")?;
+                bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+            Digest::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl Ord for Digest {
+    /// The order of the text: for two sha256 digests, that of their bytes.
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Digest::Sha256(a), Digest::Sha256(b)) => a.cmp(b),
+            (Digest::Other(a), Digest::Other(b)) => a.cmp(b),
+            _ => self.to_string().cmp(&other.to_string()),
+        }
+    }
+}
+
+impl PartialOrd for Digest {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq<str> for Digest {
+    fn eq(&self, other: &str) -> bool {
+        match self {
+            Digest::Sha256(bytes) => Self::sha256(other).as_ref() == Some(bytes),
+            Digest::Other(text) => &**text == other,
+        }
+    }
+}
+
+impl PartialEq<&str> for Digest {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
+impl PartialEq<String> for Digest {
+    fn eq(&self, other: &String) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -121,6 +237,46 @@ impl ImageUse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_digests_are_bytes_that_read_back_as_given() {
+        let text = format!("sha256:{}", "0123456789abcdef".repeat(4));
+        let digest = Digest::from(text.as_str());
+        assert!(matches!(digest, Digest::Sha256(_)));
+        assert_eq!(digest.to_string(), text);
+        assert_eq!(
+            serde_json::to_string(&digest).unwrap(),
+            format!("\"{text}\"")
+        );
+        assert_eq!(digest, text.as_str());
+        for other in [
+            "sha256:abc",
+            "sha512:00",
+            &format!("sha256:{}", "0123456789ABCDEF".repeat(4)),
+            &format!("sha256:{}g", "0".repeat(63)),
+        ] {
+            let digest = Digest::from(other);
+            assert!(matches!(digest, Digest::Other(_)), "{other}");
+            assert_eq!(digest.to_string(), other);
+        }
+    }
+
+    #[test]
+    fn digests_order_as_their_text() {
+        let texts = [
+            format!("sha256:{}", "0".repeat(64)),
+            format!("sha256:{}", "f".repeat(64)),
+            format!("sha256:{}1", "0".repeat(63)),
+            "sha256:beef".to_owned(),
+            "sha1:00".to_owned(),
+        ];
+        for a in &texts {
+            for b in &texts {
+                let (x, y) = (Digest::from(a.as_str()), Digest::from(b.as_str()));
+                assert_eq!(x.cmp(&y), a.cmp(b), "{a} vs {b}");
+            }
+        }
+    }
 
     #[test]
     fn known_media_types_are_shared_and_others_kept_as_given() {

@@ -45,7 +45,7 @@ pub fn now() -> DateTime<Utc> {
 pub fn images(prefix: &str, n: usize, days_old: i64, tag: Option<&str>) -> Vec<Image> {
     (0..n)
         .map(|i| Image {
-            digest: format!("sha256:{prefix}{i:04}"),
+            digest: format!("sha256:{prefix}{i:04}").into(),
             tags: tag.map(|t| vec![format!("{t}{i}")]).unwrap_or_default(),
             pushed_at: now()
                 - chrono::Duration::days(days_old)

@@ -108,7 +108,7 @@ async fn every_image_is_read_across_pages_of_1000() {
         .images("web")
         .await
         .expect("listed");
-    let digests: Vec<_> = images.iter().map(|i| i.digest.as_str()).collect();
+    let digests: Vec<String> = images.iter().map(|i| i.digest.to_string()).collect();
     assert_eq!(
         digests,
         ["sha256:a", "sha256:b"],
@@ -141,7 +141,14 @@ async fn media_types_and_subject_are_carried() {
         });
     let images = registry(&[&all]).images("web").await.expect("listed");
     assert_eq!(images[0].tags, ["v1"]);
-    assert_eq!(images[0].subject.as_deref(), Some("sha256:s"));
+    assert_eq!(
+        images[0]
+            .subject
+            .as_deref()
+            .map(|s| s.to_string())
+            .as_deref(),
+        Some("sha256:s")
+    );
     assert_eq!(
         images[0].manifest_media_type.as_deref(),
         Some("application/vnd.oci.image.manifest.v1+json")
@@ -371,7 +378,11 @@ async fn a_recheck_drops_an_image_that_is_gone_and_rereads_the_rest() {
         .await
         .expect("rechecked");
     assert_eq!(recheck.gone, ["sha256:b"]);
-    let present: Vec<_> = recheck.present.iter().map(|i| i.digest.as_str()).collect();
+    let present: Vec<String> = recheck
+        .present
+        .iter()
+        .map(|i| i.digest.to_string())
+        .collect();
     assert_eq!(present, ["sha256:a", "sha256:c"]);
     assert_eq!(describe.num_calls(), 2);
 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::AwsError;
 use crate::decide::graph::INDEX_MEDIA_TYPES;
-use crate::model::{media_type, Image, ImageFailure, Repository};
+use crate::model::{media_type, Digest, Image, ImageFailure, Repository};
 
 /// ECR's page size limit for DescribeRepositories and DescribeImages.
 pub const PAGE_SIZE: i32 = 1000;
@@ -119,12 +119,14 @@ fn to_image(detail: ImageDetail) -> Option<Image> {
         })
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     Some(Image {
-        digest: detail.image_digest?,
+        digest: detail.image_digest?.into(),
         tags: detail.image_tags.unwrap_or_default(),
         pushed_at,
         size_bytes: detail.image_size_in_bytes,
         manifest_media_type: detail.image_manifest_media_type.map(media_type),
-        subject: detail.subject_manifest_digest,
+        subject: detail
+            .subject_manifest_digest
+            .map(|s| Box::new(Digest::from(s))),
     })
 }
 

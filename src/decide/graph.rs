@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Deserialize;
 
 use super::plan::{Decision, Plan, Reason};
-use crate::model::Image;
+use crate::model::{Digest, Image};
 
 /// `imageManifestMediaType`s of image indexes, whose children must be read.
 pub const INDEX_MEDIA_TYPES: [&str; 2] = [
@@ -62,10 +62,11 @@ pub fn children(manifest: &str) -> Result<Vec<String>, String> {
 }
 
 /// The subject a legacy cosign tag (`sha256-<64 hex>.sig|.att|.sbom`) names.
-fn legacy_subject(tag: &str) -> Option<String> {
+fn legacy_subject(tag: &str) -> Option<Digest> {
     let (hex, kind) = tag.strip_prefix("sha256-")?.split_once('.')?;
     let is_hex = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
-    (is_hex && matches!(kind, "sig" | "att" | "sbom")).then(|| format!("sha256:{hex}"))
+    (is_hex && matches!(kind, "sig" | "att" | "sbom"))
+        .then(|| Digest::from(format!("sha256:{hex}")))
 }
 
 /// How an image follows another.
@@ -78,29 +79,30 @@ enum Link {
 /// What each image follows, and the indexes whose children are unknown.
 struct Graph {
     /// Digest → (link, followed digest), in a stable order.
-    parents: HashMap<String, Vec<(Link, String)>>,
+    parents: HashMap<Digest, Vec<(Link, Digest)>>,
     unreadable: Vec<Unreadable>,
 }
 
 impl Graph {
     fn new(images: &[Image], manifests: &Manifests) -> Self {
-        let mut parents: HashMap<String, Vec<(Link, String)>> = HashMap::new();
+        let mut parents: HashMap<Digest, Vec<(Link, Digest)>> = HashMap::new();
         let mut unreadable = Vec::new();
         let indexes: Vec<&Image> = images.iter().filter(|i| is_index(i)).collect();
         // Only index children need the set of digests present: most repositories have none.
-        let present: BTreeSet<&str> = match indexes.is_empty() {
+        let present: BTreeSet<&Digest> = match indexes.is_empty() {
             true => BTreeSet::new(),
-            false => images.iter().map(|i| i.digest.as_str()).collect(),
+            false => images.iter().map(|i| &i.digest).collect(),
         };
         for index in indexes {
-            let listed = match manifests.get(&index.digest) {
+            let listed = match manifests.get(&index.digest.to_string()) {
                 Some(Ok(text)) => children(text),
                 Some(Err(why)) => Err(why.clone()),
                 None => Err("its manifest was not read".to_owned()),
             };
             match listed {
                 Ok(listed) => {
-                    for child in listed.into_iter().filter(|c| present.contains(c.as_str())) {
+                    let listed = listed.into_iter().map(Digest::from);
+                    for child in listed.filter(|c| present.contains(c)) {
                         parents
                             .entry(child)
                             .or_default()
@@ -108,14 +110,15 @@ impl Graph {
                     }
                 }
                 Err(why) => unreadable.push(Unreadable {
-                    index: index.digest.clone(),
+                    index: index.digest.to_string(),
                     why,
                 }),
             }
         }
         for image in images {
             let legacy = image.tags.iter().filter_map(|t| legacy_subject(t));
-            let mut subjects: Vec<String> = image.subject.iter().cloned().chain(legacy).collect();
+            let own = image.subject.iter().map(|s| Digest::clone(s));
+            let mut subjects: Vec<Digest> = own.chain(legacy).collect();
             if subjects.is_empty() {
                 continue;
             }
@@ -169,23 +172,23 @@ impl Pending {
 /// into the plan.
 struct Resolver<'a> {
     graph: &'a Graph,
-    protected: &'a BTreeMap<String, String>,
-    pending: HashMap<String, Pending>,
-    status: HashMap<String, Status>,
+    protected: &'a BTreeMap<Digest, String>,
+    pending: HashMap<Digest, Pending>,
+    status: HashMap<Digest, Status>,
     plan: Plan,
 }
 
 impl Resolver<'_> {
-    fn present(&self, digest: &str) -> bool {
+    fn present(&self, digest: &Digest) -> bool {
         self.status.contains_key(digest) || self.pending.contains_key(digest)
     }
 
-    fn resolve(&mut self, digest: &str) -> Status {
+    fn resolve(&mut self, digest: &Digest) -> Status {
         if let Some(status) = self.status.get(digest) {
             return status.clone();
         }
         // A guard first: a cycle (impossible between content-addressed manifests) keeps.
-        self.status.insert(digest.to_owned(), Status::Kept(None));
+        self.status.insert(digest.clone(), Status::Kept(None));
         let parents = self.graph.parents.get(digest).cloned().unwrap_or_default();
         let mut kept_by = None;
         let mut wave = None;
@@ -204,7 +207,7 @@ impl Resolver<'_> {
             Some(pending) => self.settle(pending, &parents, kept_by, wave.unwrap_or(0)),
             None => Status::Kept(None),
         };
-        self.status.insert(digest.to_owned(), status.clone());
+        self.status.insert(digest.clone(), status.clone());
         status
     }
 
@@ -212,8 +215,8 @@ impl Resolver<'_> {
     fn settle(
         &mut self,
         pending: Pending,
-        parents: &[(Link, String)],
-        kept_by: Option<(Link, String, Option<String>)>,
+        parents: &[(Link, Digest)],
+        kept_by: Option<(Link, Digest, Option<String>)>,
         wave: u32,
     ) -> Status {
         let own_tag = pending.image().tags.first().cloned();
@@ -225,11 +228,11 @@ impl Resolver<'_> {
             (p, None, Some((link, parent, tag))) => {
                 let reason = match link {
                     Link::Child => Reason::ListedByKept {
-                        index: parent,
+                        index: parent.to_string(),
                         tag: tag.clone(),
                     },
                     Link::Referrer => Reason::SubjectKept {
-                        subject: parent,
+                        subject: parent.to_string(),
                         tag: tag.clone(),
                     },
                 };
@@ -279,20 +282,26 @@ fn expires(reason: &Reason) -> bool {
 }
 
 /// Why a follower whose parents all expire (or, for a referrer, are absent) expires too.
-fn follower_expiry(parents: &[(Link, String)], present: impl Fn(&str) -> bool) -> Reason {
-    let indexes: Vec<&String> = parents
+fn follower_expiry(parents: &[(Link, Digest)], present: impl Fn(&Digest) -> bool) -> Reason {
+    let indexes: Vec<&Digest> = parents
         .iter()
         .filter(|(link, _)| *link == Link::Child)
         .map(|(_, p)| p)
         .collect();
     if let Some(first) = indexes.first() {
         return Reason::ListedByExpired {
-            index: (*first).clone(),
+            index: first.to_string(),
             indexes: indexes.len(),
         };
     }
-    let subject = parents.first().map(|(_, p)| p.clone()).unwrap_or_default();
-    if present(&subject) {
+    let Some((_, subject)) = parents.first() else {
+        return Reason::Orphan {
+            subject: String::new(),
+        };
+    };
+    let present = present(subject);
+    let subject = subject.to_string();
+    if present {
         Reason::SubjectExpired { subject }
     } else {
         Reason::Orphan { subject }
@@ -306,29 +315,36 @@ fn follower_expiry(parents: &[(Link, String)], present: impl Fn(&str) -> bool) -
 pub fn follow(
     mut images: Vec<Image>,
     manifests: &Manifests,
-    protected: &BTreeMap<String, String>,
+    protected: &BTreeMap<Digest, String>,
     decide_alone: impl FnOnce(Vec<Image>) -> Plan,
 ) -> Plan {
     let graph = Graph::new(&images, manifests);
     // In place: a repository's images are its largest allocation, so none is copied whole.
     let followers: Vec<Image> = images.extract_if(.., |i| !graph.stands_alone(i)).collect();
     // Only images with a parent or a follower need the resolver; the rest settle at once.
-    let linked: BTreeSet<&str> = graph
+    let linked: BTreeSet<&Digest> = graph
         .parents
         .iter()
-        .flat_map(|(child, parents)| {
-            std::iter::once(child.as_str()).chain(parents.iter().map(|(_, p)| p.as_str()))
-        })
+        .flat_map(|(child, parents)| std::iter::once(child).chain(parents.iter().map(|(_, p)| p)))
         .collect();
     let mut by_policy = decide_alone(images);
-    let is_linked = |d: &Decision| linked.contains(d.image.digest.as_str());
-    let mut pending: HashMap<String, Pending> = by_policy
+    let is_linked = |d: &Decision| linked.contains(&d.image.digest);
+    let mut pending: HashMap<Digest, Pending> = by_policy
         .kept
         .extract_if(.., |d| is_linked(d))
         .map(|d| (d.image.digest.clone(), Pending::Decided(d)))
         .collect();
-    let expired = std::mem::take(&mut by_policy.expired);
-    by_policy.expired.reserve(expired.len());
+    // Expired decisions stay where they are, unless linked, in use, or held back by an
+    // unreadable index (untagged ones).
+    let held = !graph.unreadable.is_empty();
+    let changed: Vec<Decision> = by_policy
+        .expired
+        .extract_if(.., |d| {
+            is_linked(d)
+                || protected.contains_key(&d.image.digest)
+                || (held && d.image.tags.is_empty())
+        })
+        .collect();
     let mut resolver = Resolver {
         graph: &graph,
         protected,
@@ -339,7 +355,7 @@ pub fn follow(
     // The policy's kept decisions stay where they are; an expired one the graph keeps (in
     // use, or held by an unreadable index) moves to the kept list and out of its order.
     let mut reordered = false;
-    for decision in expired {
+    for decision in changed {
         if is_linked(&decision) {
             pending.insert(decision.image.digest.clone(), Pending::Decided(decision));
         } else {
@@ -352,7 +368,7 @@ pub fn follow(
             .into_iter()
             .map(|image| (image.digest.clone(), Pending::Follower(image))),
     );
-    let linked: Vec<String> = pending.keys().cloned().collect();
+    let linked: Vec<Digest> = pending.keys().cloned().collect();
     resolver.pending = pending;
     for digest in &linked {
         resolver.resolve(digest);
@@ -396,7 +412,7 @@ mod tests {
 
     fn referrer(name: &str, subject: &str, days: i64) -> Image {
         Image {
-            subject: Some(digest(subject)),
+            subject: Some(Box::new(digest(subject).into())),
             ..image(name, &[], days)
         }
     }
@@ -438,7 +454,13 @@ mod tests {
 
     fn run(images: Vec<Image>, m: &Manifests) -> Outcome {
         let plan = decide(images, m, &BTreeMap::new(), &policy(), now());
-        let name = |d: &Decision| d.image.digest.trim_start_matches("sha256:").to_owned();
+        let name = |d: &Decision| {
+            d.image
+                .digest
+                .to_string()
+                .trim_start_matches("sha256:")
+                .to_owned()
+        };
         (
             plan.expired.iter().map(|d| (name(d), d.wave)).collect(),
             plan.kept
@@ -588,10 +610,10 @@ mod tests {
         ];
         let m = manifests(&[("idx", manifest(&["amd64", "arm64"]))]);
         let plan = decide(images, &m, &BTreeMap::new(), &policy, now());
-        let expired: Vec<&str> = plan
+        let expired: Vec<String> = plan
             .expired
             .iter()
-            .map(|d| d.image.digest.as_str())
+            .map(|d| d.image.digest.to_string())
             .collect();
         assert_eq!(
             expired,
@@ -613,10 +635,10 @@ mod tests {
             ("garbled", Ok("{not json".into())),
         ]);
         let plan = decide(images, &m, &BTreeMap::new(), &policy(), now());
-        let expired: Vec<&str> = plan
+        let expired: Vec<String> = plan
             .expired
             .iter()
-            .map(|d| d.image.digest.as_str())
+            .map(|d| d.image.digest.to_string())
             .collect();
         assert_eq!(expired, ["sha256:old-tagged"], "tagged images still expire");
         let loose = plan
@@ -640,7 +662,11 @@ mod tests {
             ("v1.sig".to_owned(), None),
         ];
         for (tag, subject) in cases {
-            assert_eq!(legacy_subject(&tag), subject, "{tag}");
+            assert_eq!(
+                legacy_subject(&tag).map(|d| d.to_string()),
+                subject,
+                "{tag}"
+            );
         }
     }
 
@@ -677,9 +703,13 @@ mod tests {
                             .map(|l| format!("{l:02}"))
                             .collect();
                         let kids: Vec<&str> = kids.iter().map(String::as_str).collect();
-                        m.insert(img.digest.clone(), manifest(&kids));
+                        m.insert(img.digest.to_string(), manifest(&kids));
                     }
-                    2 => img.subject = links.first().map(|l| format!("sha256:{l:02}")),
+                    2 => {
+                        img.subject = links
+                            .first()
+                            .map(|l| Box::new(digest(&format!("{l:02}")).into()))
+                    }
                     _ => {}
                 }
                 images.push(img);
@@ -692,9 +722,9 @@ mod tests {
         #[test]
         fn no_follower_of_a_kept_image_expires_and_parents_go_first((images, m) in repository()) {
             let plan = decide(images.clone(), &m, &BTreeMap::new(), &policy(), now());
-            let expired: HashMap<&str, u32> =
-                plan.expired.iter().map(|d| (d.image.digest.as_str(), d.wave)).collect();
-            let present: BTreeSet<&str> = images.iter().map(|i| i.digest.as_str()).collect();
+            let expired: HashMap<String, u32> =
+                plan.expired.iter().map(|d| (d.image.digest.to_string(), d.wave)).collect();
+            let present: BTreeSet<String> = images.iter().map(|i| i.digest.to_string()).collect();
             prop_assert_eq!(plan.expired.len() + plan.kept.len(), images.len());
             for (index, manifest) in &m {
                 let kids = children(manifest.as_ref().expect("readable")).expect("parses");
@@ -708,10 +738,12 @@ mod tests {
             }
             for image in &images {
                 // A manifest cannot name itself as subject; the graph ignores such a link.
-                let real = |s: &&str| present.contains(s) && *s != image.digest;
-                let Some(subject) = image.subject.as_deref().filter(real) else { continue };
-                if let Some(wave) = expired.get(image.digest.as_str()) {
-                    let subject_wave = expired.get(subject);
+                let own = image.digest.to_string();
+                let subject = image.subject.as_ref().map(|s| s.to_string());
+                let real = |s: &String| present.contains(s) && *s != own;
+                let Some(subject) = subject.filter(real) else { continue };
+                if let Some(wave) = expired.get(&own) {
+                    let subject_wave = expired.get(&subject);
                     prop_assert!(subject_wave.is_some_and(|w| w < wave), "referrer {} of kept or later {}", image.digest, subject);
                 }
             }

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::Image;
+use crate::model::{Digest, Image};
 
 pub mod brakes;
 pub mod graph;
@@ -42,7 +42,7 @@ pub mod scope;
 pub fn decide(
     images: Vec<Image>,
     manifests: &graph::Manifests,
-    in_use: &BTreeMap<String, String>,
+    in_use: &BTreeMap<Digest, String>,
     policy: &policy::Policy,
     now: DateTime<Utc>,
 ) -> plan::Plan {

@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::graph::Unreadable;
 use super::policy::{Limit, Policy, Rule, TagStatus};
-use crate::model::Image;
+use crate::model::{Digest, Image};
 
 /// Why an image expires or stays. Displays as a short human sentence, e.g.
 /// "rule 1: untagged, pushed 30 days ago (limit 14 days)", "rule 2: 5 newer images match (limit 3)",
@@ -216,7 +216,7 @@ pub struct Decision {
     pub wave: u32,
     /// The digests this image follows (the indexes that list it, the subject it refers to);
     /// an expired image is only deleted once each of these that expired is gone.
-    pub follows: Vec<String>,
+    pub follows: Vec<Digest>,
 }
 
 impl Decision {
@@ -259,14 +259,51 @@ impl Plan {
 }
 
 /// Per-image progress through the rules.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct State {
     /// Priority of the first rule whose selection matched the image.
     claimed_by: Option<u32>,
     /// The rule that expired the image, and why.
-    expired: Option<(u32, Reason)>,
+    expired: Option<(u32, Pick)>,
     /// The first rule whose limits picked the image after it was claimed.
     would_expire: Option<u32>,
+}
+
+/// Why a rule's limits picked an image: the policy's two reasons, kept small since every
+/// image of a repository has a [`State`] (a [`Reason`] also carries the graph's).
+#[derive(Debug, Clone, Copy)]
+enum Pick {
+    /// `sinceImagePushed`: see [`Reason::PushedTooLongAgo`].
+    Age {
+        tag_status: TagStatus,
+        age_days: i64,
+        limit_days: u32,
+    },
+    /// `imageCountMoreThan`: see [`Reason::BeyondCount`].
+    Count { newer: u32, limit: u32 },
+}
+
+impl Pick {
+    /// The reason to report for an image `rule` picked.
+    fn reason(self, rule: u32) -> Reason {
+        match self {
+            Pick::Age {
+                tag_status,
+                age_days,
+                limit_days,
+            } => Reason::PushedTooLongAgo {
+                rule,
+                tag_status,
+                age_days,
+                limit_days,
+            },
+            Pick::Count { newer, limit } => Reason::BeyondCount {
+                rule,
+                newer: newer as usize,
+                limit,
+            },
+        }
+    }
 }
 
 /// Decides, for every image, whether `policy` expires it at time `now`, and why.
@@ -293,41 +330,58 @@ pub fn plan(images: Vec<Image>, policy: &Policy, now: DateTime<Utc>) -> Plan {
     into_plan(images, states)
 }
 
-/// Files each image, with its state after every rule, as expired or kept.
-fn into_plan(images: Vec<Image>, states: Vec<State>) -> Plan {
-    let expired = states.iter().filter(|s| s.expired.is_some()).count();
-    let mut result = Plan {
-        expired: Vec::with_capacity(expired),
-        kept: Vec::with_capacity(images.len() - expired),
-        unreadable: Vec::new(),
-    };
-    for (image, state) in images.into_iter().zip(states) {
-        match state {
-            State {
-                expired: Some((rule, reason)),
-                ..
-            } => result
-                .expired
-                .push(Decision::new(image, Some(rule), reason)),
-            State {
-                claimed_by: Some(rule),
-                would_expire,
-                ..
-            } => {
-                let reason = match would_expire {
-                    Some(would_expire) => Reason::Claimed { rule, would_expire },
-                    None => Reason::WithinLimits { rule },
-                };
-                result.kept.push(Decision::new(image, Some(rule), reason))
+/// Files each image, with its state after every rule, as expired or kept. Works from the
+/// end, a chunk at a time, giving the images' memory back as their decisions take it: a
+/// repository's images are its largest allocation and are never held twice.
+fn into_plan(mut images: Vec<Image>, mut states: Vec<State>) -> Plan {
+    const CHUNK: usize = 16 * 1024;
+    let mut result = Plan::default();
+    while !images.is_empty() {
+        let start = images.len().saturating_sub(CHUNK);
+        let expiring = states[start..]
+            .iter()
+            .filter(|s| s.expired.is_some())
+            .count();
+        result.expired.reserve_exact(expiring);
+        result.kept.reserve_exact(images.len() - start - expiring);
+        let chunk = images.drain(start..).rev().zip(states.drain(start..).rev());
+        for (image, state) in chunk {
+            let decision = decision(image, state);
+            match state.expired {
+                Some(_) => result.expired.push(decision),
+                None => result.kept.push(decision),
             }
-            State {
-                claimed_by: None, ..
-            } => result
-                .kept
-                .push(Decision::new(image, None, Reason::Unselected)),
         }
+        images.shrink_to_fit();
+        states.shrink_to_fit();
     }
+    result.expired.reverse();
+    result.kept.reverse();
     result
+}
+
+/// The decision on one image, from its state after every rule.
+fn decision(image: Image, state: State) -> Decision {
+    match state {
+        State {
+            expired: Some((rule, pick)),
+            ..
+        } => Decision::new(image, Some(rule), pick.reason(rule)),
+        State {
+            claimed_by: Some(rule),
+            would_expire,
+            ..
+        } => {
+            let reason = match would_expire {
+                Some(would_expire) => Reason::Claimed { rule, would_expire },
+                None => Reason::WithinLimits { rule },
+            };
+            Decision::new(image, Some(rule), reason)
+        }
+        State {
+            claimed_by: None, ..
+        } => Decision::new(image, None, Reason::Unselected),
+    }
 }
 
 /// The plan's output order, and the canonical order everything is computed in.
@@ -357,12 +411,12 @@ fn apply(
     };
     for (m, &i) in matched.iter().enumerate() {
         let newer = ranks.get(m).copied().unwrap_or(0);
-        let Some(reason) = pick(rule, &images[i], newer, now) else {
+        let Some(picked) = pick(rule, &images[i], newer, now) else {
             continue;
         };
         let state = &mut states[i];
         if state.claimed_by.is_none() {
-            state.expired = Some((rule.priority, reason));
+            state.expired = Some((rule.priority, picked));
         } else if state.expired.is_none() && state.would_expire.is_none() {
             state.would_expire = Some(rule.priority);
         }
@@ -371,15 +425,14 @@ fn apply(
 
 /// Why `rule`'s limits pick `image`, ranked `newer`-th among the matched images newest
 /// first; None when they leave it.
-fn pick(rule: &Rule, image: &Image, newer: usize, now: DateTime<Utc>) -> Option<Reason> {
+fn pick(rule: &Rule, image: &Image, newer: usize, now: DateTime<Utc>) -> Option<Pick> {
     let (mut by_age, mut by_count) = (None, None);
     for limit in &rule.limits {
         match *limit {
             Limit::SincePushedDays(days) => {
                 let age = now - image.pushed_at;
                 if age > TimeDelta::days(i64::from(days)) {
-                    by_age = Some(Reason::PushedTooLongAgo {
-                        rule: rule.priority,
+                    by_age = Some(Pick::Age {
                         tag_status: rule.selection.tag_status,
                         age_days: age.num_days(),
                         limit_days: days,
@@ -389,9 +442,8 @@ fn pick(rule: &Rule, image: &Image, newer: usize, now: DateTime<Utc>) -> Option<
             Limit::CountMoreThan(n) => {
                 let keep = usize::try_from(n).unwrap_or(usize::MAX);
                 if newer >= keep && by_count.is_none() {
-                    by_count = Some(Reason::BeyondCount {
-                        rule: rule.priority,
-                        newer,
+                    by_count = Some(Pick::Count {
+                        newer: u32::try_from(newer).unwrap_or(u32::MAX),
                         limit: n,
                     });
                 }
@@ -438,7 +490,7 @@ mod tests {
     /// An image called `name` (digest `sha256:<name>`) pushed `ago` before [`now`].
     fn image_at(name: &str, tags: &[&str], ago: TimeDelta) -> Image {
         Image {
-            digest: format!("sha256:{name}"),
+            digest: format!("sha256:{name}").into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
             pushed_at: now() - ago,
             size_bytes: Some(1_000),
@@ -483,7 +535,10 @@ mod tests {
     fn names(decisions: &[Decision]) -> Vec<&str> {
         decisions
             .iter()
-            .map(|d| d.image.digest.trim_start_matches("sha256:"))
+            .map(|d| match &d.image.digest {
+                crate::model::Digest::Other(text) => text.trim_start_matches("sha256:"),
+                sha256 => panic!("the tests name their digests: {sha256}"),
+            })
             .collect()
     }
 
@@ -1040,7 +1095,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, (tags, quarter_days))| Image {
                     // Unique, and not in push order.
-                    digest: format!("sha256:{:02}-{i}", (i * 37) % 17),
+                    digest: format!("sha256:{:02}-{i}", (i * 37) % 17).into(),
                     tags: tags.into_iter().map(str::to_string).collect(),
                     pushed_at: now() - TimeDelta::hours(quarter_days * 6),
                     size_bytes: None,

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Image, ImageUse};
+use crate::model::{Digest, Image, ImageUse};
 
 /// Where an ECR image reference points:
 /// `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:<tag>][@<digest>]`.
@@ -114,12 +114,12 @@ impl InUse {
         region: &str,
         repository: &str,
         images: &[Image],
-    ) -> BTreeMap<String, String> {
+    ) -> BTreeMap<Digest, String> {
         let key = (account.to_owned(), region.to_owned(), repository.to_owned());
-        let mut users: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        let mut users: BTreeMap<Digest, Vec<&str>> = BTreeMap::new();
         for Use { tag, digest, user } in self.uses.get(&key).into_iter().flatten() {
             let holder = match (digest, tag) {
-                (Some(digest), _) => images.iter().find(|i| &i.digest == digest),
+                (Some(digest), _) => images.iter().find(|i| i.digest == *digest),
                 (None, Some(tag)) => images.iter().find(|i| i.tags.contains(tag)),
                 (None, None) => None,
             };
@@ -247,10 +247,10 @@ mod tests {
         let protected = in_use.protected("123456789012", "us-east-1", "api", &images);
         let expected = BTreeMap::from([
             (
-                "sha256:latest".to_owned(),
+                Digest::from("sha256:latest"),
                 "ECS service prod/api, Lambda function f:1".to_owned(),
             ),
-            ("sha256:run".to_owned(), "ECS task prod/1".to_owned()),
+            (Digest::from("sha256:run"), "ECS task prod/1".to_owned()),
         ]);
         assert_eq!(protected, expected);
         assert!(in_use

@@ -25,7 +25,7 @@ pub struct ImageEntry {
 impl From<&Decision> for ImageEntry {
     fn from(d: &Decision) -> Self {
         Self {
-            image_digest: d.image.digest.clone(),
+            image_digest: d.image.digest.to_string(),
             image_tags: d.image.tags.clone(),
             image_pushed_at: d.image.pushed_at,
             image_size_in_bytes: d.image.size_bytes,

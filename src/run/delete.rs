@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use crate::aws::ecr::{Registry, BATCH_LIMIT};
 use crate::aws::AwsError;
 use crate::decide::plan::Decision;
-use crate::model::Image;
+use crate::model::{Digest, Image};
 use crate::report::{ImageEntry, KeptImage, RepositoryReport};
 
 /// ECR's failure code for an image that is no longer there.
@@ -21,9 +21,9 @@ struct Deleter<'a, R> {
     registry: &'a R,
     repository: &'a str,
     /// Every expired digest: a parent outside this set is absent or kept.
-    expired: HashSet<&'a str>,
+    expired: HashSet<&'a Digest>,
     /// Digests that are gone now: deleted by this run, or already gone.
-    gone: HashSet<String>,
+    gone: HashSet<Digest>,
     report: &'a mut RepositoryReport,
 }
 
@@ -39,7 +39,7 @@ pub(super) async fn delete<R: Registry>(
     let mut deleter = Deleter {
         registry,
         repository,
-        expired: expired.iter().map(|d| d.image.digest.as_str()).collect(),
+        expired: expired.iter().map(|d| &d.image.digest).collect(),
         gone: HashSet::new(),
         report,
     };
@@ -63,7 +63,7 @@ impl<R: Registry> Deleter<'_, R> {
             let waiting = d
                 .follows
                 .iter()
-                .find(|p| self.expired.contains(p.as_str()) && !self.gone.contains(*p));
+                .find(|p| self.expired.contains(p) && !self.gone.contains(*p));
             match waiting {
                 Some(parent) => {
                     self.hold(d, format!("{parent}, which it follows, was not deleted"))
@@ -85,7 +85,7 @@ impl<R: Registry> Deleter<'_, R> {
 
     /// Re-reads one batch, then deletes what is unchanged.
     async fn batch(&mut self, batch: &[&Decision]) -> Result<(), AwsError> {
-        let digests: Vec<String> = batch.iter().map(|d| d.image.digest.clone()).collect();
+        let digests: Vec<String> = batch.iter().map(|d| d.image.digest.to_string()).collect();
         let recheck = match self.registry.recheck(self.repository, &digests).await {
             Ok(recheck) => recheck,
             Err(e) => {
@@ -95,14 +95,11 @@ impl<R: Registry> Deleter<'_, R> {
                 return Err(e);
             }
         };
-        let now: HashMap<&str, &Image> = recheck
-            .present
-            .iter()
-            .map(|i| (i.digest.as_str(), i))
-            .collect();
+        let now: HashMap<&Digest, &Image> =
+            recheck.present.iter().map(|i| (&i.digest, i)).collect();
         let mut unchanged = Vec::new();
         for d in batch {
-            let digest = d.image.digest.as_str();
+            let digest = &d.image.digest;
             match now.get(digest) {
                 None => self.already_gone(digest),
                 Some(image) if tag_set(image) != tag_set(&d.image) => {
@@ -119,7 +116,7 @@ impl<R: Registry> Deleter<'_, R> {
     }
 
     async fn delete(&mut self, batch: &[&Decision]) -> Result<(), AwsError> {
-        let digests: Vec<String> = batch.iter().map(|d| d.image.digest.clone()).collect();
+        let digests: Vec<String> = batch.iter().map(|d| d.image.digest.to_string()).collect();
         let outcome = match self.registry.delete_images(self.repository, &digests).await {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -129,19 +126,22 @@ impl<R: Registry> Deleter<'_, R> {
                 return Err(e);
             }
         };
-        let sizes: HashMap<&str, i64> = batch
+        let sizes: HashMap<&Digest, i64> = batch
             .iter()
-            .map(|d| (d.image.digest.as_str(), d.image.size_bytes.unwrap_or(0)))
+            .map(|d| (&d.image.digest, d.image.size_bytes.unwrap_or(0)))
             .collect();
-        for digest in outcome.deleted {
+        for digest in outcome.deleted.into_iter().map(Digest::from) {
             self.report.deleted += 1;
-            self.report.bytes_freed += sizes.get(digest.as_str()).copied().unwrap_or(0);
+            self.report.bytes_freed += sizes.get(&digest).copied().unwrap_or(0);
             self.gone.insert(digest);
         }
         for failure in outcome.failures {
-            let decision = batch
-                .iter()
-                .find(|d| failure.image_digest.as_deref() == Some(d.image.digest.as_str()));
+            let decision = batch.iter().find(|d| {
+                failure
+                    .image_digest
+                    .as_deref()
+                    .is_some_and(|f| d.image.digest == f)
+            });
             match (failure.failure_code.as_str(), decision) {
                 (IMAGE_NOT_FOUND, Some(d)) => self.already_gone(&d.image.digest),
                 (REFERENCED_BY_INDEX, Some(d)) => {
@@ -154,9 +154,9 @@ impl<R: Registry> Deleter<'_, R> {
         Ok(())
     }
 
-    fn already_gone(&mut self, digest: &str) {
+    fn already_gone(&mut self, digest: &Digest) {
         self.report.already_gone += 1;
-        self.gone.insert(digest.to_owned());
+        self.gone.insert(digest.clone());
     }
 
     fn hold(&mut self, decision: &Decision, why: String) {

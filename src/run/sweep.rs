@@ -25,7 +25,7 @@ use crate::decide::plan::{Decision, Plan, Reason};
 use crate::decide::policy::Policy;
 use crate::decide::protect::{arn_location, InUse};
 use crate::decide::scope::{self, Policies, Verdict};
-use crate::model::Repository;
+use crate::model::{Digest, Repository};
 use crate::report::{
     BrakesReport, ExpiredImage, ImageEntry, KeptImage, Outcome, RepositoryError, RepositoryReport,
     RunReport,
@@ -263,15 +263,15 @@ async fn sweep<R: Registry>(
     let deferred = plan.expired.split_off(granted);
     report.deferred = deferred.iter().map(ExpiredImage::from).collect();
     let deleted = carry_out(registry, &repo.name, &plan, options, report).await;
-    let held: HashSet<&str> = report
+    let held: HashSet<Digest> = report
         .held_back
         .iter()
-        .map(|h| h.image.image_digest.as_str())
+        .map(|h| Digest::from(h.image.image_digest.as_str()))
         .collect();
     let expired = plan
         .expired
         .iter()
-        .filter(|d| !held.contains(d.image.digest.as_str()));
+        .filter(|d| !held.contains(&d.image.digest));
     report.expired = expired.clone().map(ExpiredImage::from).collect();
     report.bytes_expired = expired.filter_map(|d| d.image.size_bytes).sum();
     deleted?;
@@ -290,7 +290,7 @@ async fn read_manifests<R: Registry>(
     let indexes: Vec<String> = images
         .iter()
         .filter(|i| graph::is_index(i))
-        .map(|i| i.digest.clone())
+        .map(|i| i.digest.to_string())
         .collect();
     if indexes.is_empty() {
         return Ok(Manifests::new());
@@ -845,13 +845,14 @@ mod tests {
             .map(|c| serde_json::json!({"digest": c}))
             .collect();
         let text = serde_json::json!({"manifests": manifests}).to_string();
-        (image.clone(), (image.digest, Ok(text)))
+        (image.clone(), (image.digest.to_string(), Ok(text)))
     }
 
     #[tokio::test]
     async fn an_index_is_deleted_before_its_children_in_separate_calls_each_rechecked() {
         let children = images("kid", 150, 30, None);
-        let names: Vec<&str> = children.iter().map(|i| i.digest.as_str()).collect();
+        let names: Vec<String> = children.iter().map(|i| i.digest.to_string()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let (idx, manifest) = index_of("idx", &[], &names);
         let fake = Fake {
             images: vec![("web".into(), [vec![idx], children.clone()].concat())],
@@ -877,7 +878,8 @@ mod tests {
     #[tokio::test]
     async fn an_image_tagged_since_the_plan_survives_and_so_do_its_children() {
         let kids = images("kid", 2, 30, None);
-        let names: Vec<&str> = kids.iter().map(|i| i.digest.as_str()).collect();
+        let names: Vec<String> = kids.iter().map(|i| i.digest.to_string()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let (idx, manifest) = index_of("idx", &[], &names);
         let loose = images("loose", 1, 30, None);
         let fake = Fake {
