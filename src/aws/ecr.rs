@@ -118,9 +118,12 @@ fn to_image(detail: ImageDetail) -> Option<Image> {
             DateTime::<Utc>::from_timestamp_millis(t.secs().checked_mul(1000)?.checked_add(millis)?)
         })
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let mut tags = detail.image_tags.unwrap_or_default();
+    // The SDK leaves room for more tags; a repository's images keep theirs for the run.
+    tags.shrink_to_fit();
     Some(Image {
         digest: detail.image_digest?.into(),
-        tags: detail.image_tags.unwrap_or_default(),
+        tags,
         pushed_at,
         size_bytes: detail.image_size_in_bytes,
         manifest_media_type: detail.image_manifest_media_type.map(media_type),

@@ -138,7 +138,8 @@ impl Graph {
     /// Followers have a parent; a follower with tags of its own (other than legacy cosign
     /// tags) also stands on its own before the policy.
     fn stands_alone(&self, image: &Image) -> bool {
-        !self.parents.contains_key(&image.digest)
+        self.parents.is_empty()
+            || !self.parents.contains_key(&image.digest)
             || image.tags.iter().any(|t| legacy_subject(t).is_none())
     }
 }
@@ -147,7 +148,7 @@ impl Graph {
 #[derive(Debug, Clone)]
 enum Status {
     /// Kept; with a tag that keeps it, for the reasons of its followers.
-    Kept(Option<String>),
+    Kept(Option<Box<str>>),
     /// Expires in this delete wave.
     Expired(u32),
 }
@@ -216,23 +217,30 @@ impl Resolver<'_> {
         &mut self,
         pending: Pending,
         parents: &[(Link, Digest)],
-        kept_by: Option<(Link, Digest, Option<String>)>,
+        kept_by: Option<(Link, Digest, Option<Box<str>>)>,
         wave: u32,
     ) -> Status {
-        let own_tag = pending.image().tags.first().cloned();
-        let user = self.protected.get(&pending.image().digest).cloned();
-        let held = self.graph.unreadable.first().map(|u| u.index.clone());
+        let own_tag = pending.image().tags.first().map(|t| Box::from(t.as_str()));
+        let user = self
+            .protected
+            .get(&pending.image().digest)
+            .map(|u| u.as_str().into());
+        let held = self
+            .graph
+            .unreadable
+            .first()
+            .map(|u| u.index.as_str().into());
         let (decision, status) = match (pending, user, kept_by) {
             (Pending::Decided(d), _, _) if !expires(&d.reason) => (d, Status::Kept(own_tag)),
             (p, Some(user), _) => (keep(p, Reason::InUse { user }), Status::Kept(own_tag)),
             (p, None, Some((link, parent, tag))) => {
                 let reason = match link {
                     Link::Child => Reason::ListedByKept {
-                        index: parent.to_string(),
+                        index: parent.to_string().into(),
                         tag: tag.clone(),
                     },
                     Link::Referrer => Reason::SubjectKept {
-                        subject: parent.to_string(),
+                        subject: parent.to_string().into(),
                         tag: tag.clone(),
                     },
                 };
@@ -290,17 +298,17 @@ fn follower_expiry(parents: &[(Link, Digest)], present: impl Fn(&Digest) -> bool
         .collect();
     if let Some(first) = indexes.first() {
         return Reason::ListedByExpired {
-            index: first.to_string(),
+            index: first.to_string().into(),
             indexes: indexes.len(),
         };
     }
     let Some((_, subject)) = parents.first() else {
         return Reason::Orphan {
-            subject: String::new(),
+            subject: Box::from(""),
         };
     };
     let present = present(subject);
-    let subject = subject.to_string();
+    let subject = subject.to_string().into();
     if present {
         Reason::SubjectExpired { subject }
     } else {

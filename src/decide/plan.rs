@@ -65,44 +65,44 @@ pub enum Reason {
     /// Kept: an image index that lists it is kept.
     ListedByKept {
         /// The kept index.
-        index: String,
+        index: Box<str>,
         /// A tag that keeps that index (its own, or of the index that keeps it).
-        tag: Option<String>,
+        tag: Option<Box<str>>,
     },
     /// Expired: every image index that lists it expires.
     ListedByExpired {
         /// One of the indexes.
-        index: String,
+        index: Box<str>,
         /// How many indexes list it.
         indexes: usize,
     },
     /// Kept: it refers to (signs, describes) an image that is kept.
     SubjectKept {
         /// The kept subject.
-        subject: String,
+        subject: Box<str>,
         /// A tag that keeps the subject.
-        tag: Option<String>,
+        tag: Option<Box<str>>,
     },
     /// Expired: it refers to an image that expires.
     SubjectExpired {
         /// The expiring subject.
-        subject: String,
+        subject: Box<str>,
     },
     /// Expired: it refers to an image that is not in the repository.
     Orphan {
         /// The missing subject.
-        subject: String,
+        subject: Box<str>,
     },
     /// Kept: an ECS task or service, or a Lambda function, uses it.
     InUse {
         /// Who uses it, e.g. `ECS service prod/api`.
-        user: String,
+        user: Box<str>,
     },
     /// Kept: an index manifest in the repository could not be read, so which untagged images
     /// are its children is unknown.
     ManifestUnreadable {
         /// The index whose manifest could not be read.
-        index: String,
+        index: Box<str>,
     },
 }
 
@@ -185,7 +185,7 @@ fn fmt_follower(reason: &Reason, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 /// ` (tag v1)` when a tag is known, else ` (untagged)`.
-fn via(tag: &Option<String>) -> String {
+fn via(tag: &Option<Box<str>>) -> String {
     match tag {
         Some(tag) => format!(" (tag {tag})"),
         None => " (untagged)".to_owned(),
@@ -216,7 +216,7 @@ pub struct Decision {
     pub wave: u32,
     /// The digests this image follows (the indexes that list it, the subject it refers to);
     /// an expired image is only deleted once each of these that expired is gone.
-    pub follows: Vec<Digest>,
+    pub follows: Box<[Digest]>,
 }
 
 impl Decision {
@@ -227,7 +227,7 @@ impl Decision {
             rule_priority,
             reason,
             wave: 0,
-            follows: Vec::new(),
+            follows: Box::new([]),
         }
     }
 }
@@ -430,8 +430,9 @@ fn pick(rule: &Rule, image: &Image, newer: usize, now: DateTime<Utc>) -> Option<
     for limit in &rule.limits {
         match *limit {
             Limit::SincePushedDays(days) => {
-                let age = now - image.pushed_at;
-                if age > TimeDelta::days(i64::from(days)) {
+                // Compared as instants: most images are not picked, and need no age.
+                if image.pushed_at < now - TimeDelta::days(i64::from(days)) {
+                    let age = now - image.pushed_at;
                     by_age = Some(Pick::Age {
                         tag_status: rule.selection.tag_status,
                         age_days: age.num_days(),
