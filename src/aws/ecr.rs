@@ -191,6 +191,8 @@ impl Registry for EcrRegistry {
                     .filter_map(to_image),
             );
         }
+        // Grown by doubling: up to a third of a large listing would be spare room.
+        out.shrink_to_fit();
         Ok(out)
     }
 
