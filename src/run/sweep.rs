@@ -75,16 +75,7 @@ pub(super) async fn run<R: Registry>(
     cursor: Option<&Position>,
 ) -> Result<RunReport, AwsError> {
     let clock = Instant::now();
-    let mut repositories: Vec<(&str, &R, Repository)> = Vec::new();
-    for &(region, registry) in registries {
-        let in_scope = scope::select(
-            registry.repositories().await?,
-            &settings.repositories,
-            options.repositories(),
-            options.shard(),
-        );
-        repositories.extend(in_scope.into_iter().map(|r| (region, registry, r)));
-    }
+    let mut repositories = in_scope(registries, settings, options).await?;
     let requested_not_found = scope::not_found(
         options.repositories(),
         repositories.iter().map(|(_, _, r)| r.name.as_str()),
@@ -130,6 +121,25 @@ pub(super) async fn run<R: Registry>(
     report.brakes = brakes_report(settings, &report);
     report.shard = options.shard();
     Ok(report)
+}
+
+/// Every region's repositories in the run's scope, with their region and registry.
+async fn in_scope<'r, R: Registry>(
+    registries: &[(&'r str, &'r R)],
+    settings: &Settings,
+    options: &RunOptions,
+) -> Result<Vec<(&'r str, &'r R, Repository)>, AwsError> {
+    let mut repositories = Vec::new();
+    for &(region, registry) in registries {
+        let in_scope = scope::select(
+            registry.repositories().await?,
+            &settings.repositories,
+            options.repositories(),
+            options.shard(),
+        );
+        repositories.extend(in_scope.into_iter().map(|r| (region, registry, r)));
+    }
+    Ok(repositories)
 }
 
 /// The run's report from its visits; `order` is the order the run started repositories in.
