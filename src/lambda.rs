@@ -10,6 +10,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::aws::cursor::CursorStore;
 use crate::aws::ecr::Registry;
 use crate::aws::ecs::Ecs;
 use crate::aws::eventbridge::Events;
@@ -49,16 +50,18 @@ impl From<LambdaError> for Diagnostic {
 }
 
 /// Handles one invocation. A safety stop is an error, so that the function's error alarm
-/// fires; its report is in the logs.
-pub async fn handle<R: Registry, E: Ecs, F: Functions, V: Events>(
-    janitor: &Janitor<R, E, F, V>,
+/// fires; its report is in the logs. The run keeps its cursor on the function it was
+/// invoked as.
+pub async fn handle<R: Registry, E: Ecs, F: Functions, V: Events, C: CursorStore>(
+    janitor: &Janitor<R, E, F, V, C>,
     event: LambdaEvent<Value>,
 ) -> Result<RunReport, LambdaError> {
     let (payload, context) = event.into_parts();
     let options = janitor.options(Overrides::from_event(&payload)?)?;
     let totals_only = options.totals_only();
     let stop = stop_starting_at(context.deadline(), SystemTime::now(), Instant::now());
-    let report = janitor.run(options, stop).await?;
+    let invoked = context.invoked_function_arn.as_str();
+    let report = janitor.run(options, stop, Some(invoked)).await?;
     if let Some(why) = &report.safety_stop {
         sink::log(&report, false);
         return Err(LambdaError::SafetyStop(why.clone()));
@@ -75,13 +78,13 @@ pub async fn handle<R: Registry, E: Ecs, F: Functions, V: Events>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{images, FakeCompute, FakeEvents, FakeRegistry};
+    use crate::testing::{images, FakeCompute, FakeCursor, FakeEvents, FakeRegistry};
     use lambda_runtime::Context;
     use serde_json::json;
 
     const SCHEDULED: &str = include_str!("../events/scheduled.json");
 
-    type Fake = Janitor<FakeRegistry, FakeCompute, FakeCompute, FakeEvents>;
+    type Fake = Janitor<FakeRegistry, FakeCompute, FakeCompute, FakeEvents, FakeCursor>;
 
     fn janitor(vars: &[(&str, &str)], registry: FakeRegistry) -> Fake {
         crate::testing::janitor(vars, registry, FakeCompute::default())

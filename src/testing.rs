@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
+use crate::aws::cursor::CursorStore;
 use crate::aws::ecr::{DeleteOutcome, ManifestRead, Recheck, Registry, BATCH_LIMIT};
 use crate::aws::ecs::{ContainerImage, Described, Ecs, Service, Task};
 use crate::aws::eventbridge::{Events, PutOutcome};
@@ -137,8 +138,14 @@ impl Registry for FakeRegistry {
                 message: "denied".into(),
             });
         }
+        let deleted = self.deleted();
         let all = self.images.iter().find(|(n, _)| n == repo);
-        Ok(all.map(|(_, images)| images.clone()).unwrap_or_default())
+        let images = all.map(|(_, images)| images.as_slice()).unwrap_or_default();
+        Ok(images
+            .iter()
+            .filter(|i| !deleted.contains(&i.digest.to_string()))
+            .cloned()
+            .collect())
     }
 
     async fn manifests(
@@ -325,13 +332,72 @@ impl Events for FakeEvents {
     }
 }
 
+/// Function tags in memory, keyed by (function ARN, tag key); either call may be made to
+/// fail.
+#[derive(Default)]
+pub struct FakeCursor {
+    /// (function, key) → value.
+    pub tags: Mutex<Vec<((String, String), String)>>,
+    /// ListTags fails with AccessDenied.
+    pub load_denied: bool,
+    /// TagResource fails with AccessDenied.
+    pub save_denied: bool,
+    /// Every call, as `load <function> <key>` or `save <function> <key>=<value>`.
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeCursor {
+    /// The value of tag `key` on `function`, as saved.
+    pub fn value(&self, function: &str, key: &str) -> Option<String> {
+        let tags = self.tags.lock().expect("lock");
+        let found = tags.iter().find(|((f, k), _)| f == function && k == key);
+        found.map(|(_, v)| v.clone())
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("lock").clone()
+    }
+
+    fn denied(operation: &'static str) -> AwsError {
+        AwsError {
+            operation,
+            code: Some("AccessDeniedException".into()),
+            message: format!("not authorized to perform: lambda:{operation}"),
+        }
+    }
+}
+
+impl CursorStore for FakeCursor {
+    async fn load(&self, function: &str, key: &str) -> Result<Option<String>, AwsError> {
+        let call = format!("load {function} {key}");
+        self.calls.lock().expect("lock").push(call);
+        if self.load_denied {
+            return Err(Self::denied("ListTags"));
+        }
+        Ok(self.value(function, key))
+    }
+
+    async fn save(&self, function: &str, key: &str, value: &str) -> Result<(), AwsError> {
+        let call = format!("save {function} {key}={value}");
+        self.calls.lock().expect("lock").push(call);
+        if self.save_denied {
+            return Err(Self::denied("TagResource"));
+        }
+        let mut tags = self.tags.lock().expect("lock");
+        tags.retain(|((f, k), _)| !(f == function && k == key));
+        tags.push(((function.to_owned(), key.to_owned()), value.to_owned()));
+        Ok(())
+    }
+}
+
 /// A janitor over a fake registry and fake ECS/Lambda, with events to `bus` when given.
 pub fn janitor_with_events(
     vars: Vars,
     registry: FakeRegistry,
     compute: FakeCompute,
     events: Option<FakeEvents>,
-) -> Janitor<FakeRegistry, FakeCompute, FakeCompute, FakeEvents> {
+) -> Janitor<FakeRegistry, FakeCompute, FakeCompute, FakeEvents, FakeCursor> {
     let compute_too = FakeCompute {
         tasks: Vec::new(),
         denied: false,
@@ -346,7 +412,8 @@ pub fn janitor_with_events(
         services,
     };
     let bus = events.map(|e| ("janitor-bus".to_owned(), e));
-    Janitor::new(config(vars), vec![region], Announcer::new(None, bus))
+    let announcer = Announcer::new(None, bus);
+    Janitor::new(config(vars), vec![region], announcer, FakeCursor::default())
 }
 
 /// A janitor over a fake registry and fake ECS/Lambda, with no event bus.
@@ -354,6 +421,6 @@ pub fn janitor(
     vars: Vars,
     registry: FakeRegistry,
     compute: FakeCompute,
-) -> Janitor<FakeRegistry, FakeCompute, FakeCompute, FakeEvents> {
+) -> Janitor<FakeRegistry, FakeCompute, FakeCompute, FakeEvents, FakeCursor> {
     janitor_with_events(vars, registry, compute, None)
 }

@@ -2,6 +2,7 @@
 //! functions and versions it reads, ResolvedImageUri against ImageUri, throttling that
 //! succeeds on retry, and errors that do not.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,13 +10,16 @@ use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::operation::list_aliases::ListAliasesOutput;
 use aws_sdk_lambda::operation::list_functions::ListFunctionsOutput;
+use aws_sdk_lambda::operation::list_tags::ListTagsOutput;
 use aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput;
+use aws_sdk_lambda::operation::tag_resource::TagResourceOutput;
 use aws_sdk_lambda::types::{
     AliasConfiguration, AliasRoutingConfiguration, FunctionCodeLocation, FunctionConfiguration,
     PackageType,
 };
 use aws_sdk_lambda::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use ecr_janitor::aws::cursor::CursorStore;
 use ecr_janitor::aws::functions::{
     lambda_image_uses, FunctionImage, Functions, LambdaClient, LambdaVersions,
 };
@@ -331,4 +335,75 @@ async fn access_denied_is_an_error_with_its_code_and_not_retried() {
     assert_eq!(err.operation, "GetFunction");
     assert_eq!(err.code.as_deref(), Some("AccessDeniedException"));
     assert_eq!(denied.num_calls(), 1, "the walk stops at the first failure");
+}
+
+const JANITOR: &str = "arn:aws:lambda:us-east-1:123456789012:function:janitor";
+
+#[tokio::test]
+async fn the_cursor_is_one_tag_of_the_function_read_with_list_tags() {
+    let tags = mock!(Client::list_tags)
+        .match_requests(|r| r.resource() == Some(JANITOR))
+        .sequence()
+        .output(|| {
+            ListTagsOutput::builder()
+                .tags("team", "platform")
+                .tags("ecr-janitor:cursor", "us-east-1:api/orders")
+                .build()
+        })
+        .output(|| ListTagsOutput::builder().tags("team", "platform").build())
+        .output(|| ListTagsOutput::builder().build())
+        .build();
+    let client = lambda(&[&tags]);
+    let load = || client.load(JANITOR, "ecr-janitor:cursor");
+    assert_eq!(
+        load().await.expect("read"),
+        Some("us-east-1:api/orders".into())
+    );
+    assert_eq!(load().await.expect("read"), None, "other tags only");
+    assert_eq!(load().await.expect("read"), None, "no tags at all");
+    assert_eq!(tags.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn saving_the_cursor_tags_the_function_with_that_one_tag() {
+    let tag = mock!(Client::tag_resource)
+        .match_requests(|r| {
+            let expected = HashMap::from([(
+                "ecr-janitor:cursor:3/8".to_owned(),
+                "eu-west-1:b".to_owned(),
+            )]);
+            r.resource() == Some(JANITOR) && r.tags() == Some(&expected)
+        })
+        .then_output(|| TagResourceOutput::builder().build());
+    let client = lambda(&[&tag]);
+    client
+        .save(JANITOR, "ecr-janitor:cursor:3/8", "eu-west-1:b")
+        .await
+        .expect("saved");
+    assert_eq!(tag.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn cursor_calls_retry_throttling_and_report_access_denied_by_operation() {
+    let tags = mock!(Client::list_tags)
+        .sequence()
+        .http_status(429, Some(THROTTLED.into()))
+        .times(2)
+        .output(|| ListTagsOutput::builder().build())
+        .build();
+    let denied = mock!(Client::tag_resource)
+        .sequence()
+        .http_status(
+            403,
+            Some(r#"{"__type":"AccessDeniedException","message":"not authorized"}"#.into()),
+        )
+        .repeatedly()
+        .build();
+    let client = lambda(&[&tags, &denied]);
+    assert_eq!(client.load(JANITOR, "k").await.expect("retried"), None);
+    assert_eq!(tags.num_calls(), 3);
+    let err = client.save(JANITOR, "k", "v").await.expect_err("denied");
+    assert_eq!(err.operation, "TagResource");
+    assert_eq!(err.code.as_deref(), Some("AccessDeniedException"));
+    assert_eq!(denied.num_calls(), 1, "not retried");
 }

@@ -79,6 +79,11 @@ impl LambdaClient {
         Self { client }
     }
 
+    /// The SDK client, for the cursor's tag calls ([`super::cursor`]).
+    pub(super) fn sdk(&self) -> &aws_sdk_lambda::Client {
+        &self.client
+    }
+
     /// A client from a shared AWS configuration (one per region), retrying throttling and
     /// 5xx with the SDK's standard backoff, like the ECR client.
     pub fn from_shared(shared: &SdkConfig) -> Self {

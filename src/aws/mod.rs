@@ -8,6 +8,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
+pub mod cursor;
 pub mod ecr;
 pub mod ecs;
 pub mod eventbridge;

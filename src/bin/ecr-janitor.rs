@@ -6,6 +6,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -16,7 +17,8 @@ use ecr_janitor::decide::plan::plan;
 use ecr_janitor::decide::policy::Policy;
 use ecr_janitor::describe_images;
 use ecr_janitor::report::PlanReport;
-use ecr_janitor::run::{Janitor, Overrides};
+use ecr_janitor::run::{deadline, Janitor, Overrides};
+use tokio::time::Instant;
 
 #[derive(Parser)]
 #[command(version, about = "Expire Amazon ECR images by lifecycle-policy rules")]
@@ -38,6 +40,10 @@ enum Command {
         /// Output format: the whole report as JSON, or a table per repository.
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
+        /// Behave like a Lambda invocation with this many seconds left: stop starting
+        /// repositories as the Lambda would, and list the rest in `notVisited`.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        deadline_seconds: Option<u64>,
     },
     /// Offline: which images of an `aws ecr describe-images` output expire, and why.
     Plan {
@@ -80,7 +86,21 @@ fn read(path: &Path) -> Result<String, Failure> {
         .map_err(Failure::Usage)
 }
 
-async fn sweep(dry_run: bool, event: Option<PathBuf>, format: Format) -> Result<bool, Failure> {
+/// When to stop starting repositories, for `--deadline-seconds`: as a Lambda invocation
+/// with that much time left would.
+fn stop_starting_at(deadline_seconds: Option<u64>) -> Option<Instant> {
+    let now = SystemTime::now();
+    let deadline = now + Duration::from_secs(deadline_seconds?);
+    deadline::stop_starting_at(deadline, now, Instant::now())
+}
+
+async fn sweep(
+    dry_run: bool,
+    event: Option<PathBuf>,
+    format: Format,
+    deadline_seconds: Option<u64>,
+) -> Result<bool, Failure> {
+    let stop = stop_starting_at(deadline_seconds);
     let payload = match event {
         None => serde_json::Value::Null,
         Some(path) => serde_json::from_str(&read(&path)?)
@@ -94,7 +114,7 @@ async fn sweep(dry_run: bool, event: Option<PathBuf>, format: Format) -> Result<
     }
     let options = janitor.options(overrides).map_err(usage)?;
     let report = janitor
-        .run(options, None)
+        .run(options, stop, None)
         .await
         .map_err(|e| Failure::Run(e.into()))?;
     match format {
@@ -171,7 +191,8 @@ async fn main() -> ExitCode {
             dry_run,
             event,
             format,
-        } => sweep(dry_run, event, format).await,
+            deadline_seconds,
+        } => sweep(dry_run, event, format, deadline_seconds).await,
         Command::Plan {
             images,
             policy,

@@ -3,9 +3,10 @@
 //! Two steps, both pure: [`select`] narrows the registry's repositories to the configured
 //! include/exclude globs and to the repositories an invocation asked for; then, per
 //! repository, [`Policies::verdict`] reads its resource tags (when tag overrides are on) and
-//! says whether to sweep it, and with which policy.
+//! says whether to sweep it, and with which policy. The order a run visits them in starts at
+//! the cursor ([`start_from`], [`resume_at`]) or, without one, at a rotation ([`rotate`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -92,9 +93,10 @@ pub fn not_found<'a>(
         .collect()
 }
 
-/// Puts `repositories` (sorted) in the order a run visits them: rotated to start at a point
-/// that moves with `now`, so that runs cut short by the deadline or the deletion
-/// brake do not always favour the same repositories. The start is the fractional part of
+/// Puts `repositories` (sorted) in the order a run without a cursor (the CLI, or a Lambda
+/// whose cursor cannot be read) visits them: rotated to start at a point that moves with
+/// `now`, so that runs cut short by the deadline or the deletion brake do not always favour
+/// the same repositories. The start is the fractional part of
 /// `minutes since the epoch × the golden ratio`: whatever the schedule's period, successive
 /// starting points spread evenly over the list, with no state kept between runs.
 pub fn rotate<T>(repositories: &mut [T], now: DateTime<Utc>) {
@@ -109,6 +111,75 @@ pub fn rotate<T>(repositories: &mut [T], now: DateTime<Utc>) {
 
 /// φ − 1: the step whose multiples modulo 1 spread most evenly.
 const GOLDEN_RATIO_FRACTION: f64 = 0.618_033_988_749_894_8;
+
+/// The tag key that keeps a run's cursor: one per shard, so that shards do not move each
+/// other's starting point.
+pub fn cursor_key(shard: Option<Shard>) -> String {
+    match shard {
+        None => "ecr-janitor:cursor".to_owned(),
+        Some(s) => format!("ecr-janitor:cursor:{}/{}", s.index, s.count),
+    }
+}
+
+/// A repository's place in the order runs visit the registry (by name, then region); the
+/// cursor names the place the next run starts from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// The repository's name (compared first).
+    pub name: String,
+    /// Its region.
+    pub region: String,
+}
+
+/// The longest tag value Lambda accepts.
+const MAX_TAG_VALUE_CHARS: usize = 256;
+
+impl Position {
+    /// The repository `name` in `region`.
+    pub fn new(name: &str, region: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            region: region.to_owned(),
+        }
+    }
+
+    /// As a tag value, `<region>:<name>`, cut to 256 characters. A cut name is a prefix of
+    /// the name, which sorts before it: a run started there revisits, never skips.
+    pub fn to_tag_value(&self) -> String {
+        format!("{}:{}", self.region, self.name)
+            .chars()
+            .take(MAX_TAG_VALUE_CHARS)
+            .collect()
+    }
+
+    /// From a tag value written by [`Position::to_tag_value`]; None when it is not one.
+    pub fn from_tag_value(value: &str) -> Option<Self> {
+        let (region, name) = value.split_once(':')?;
+        (!region.is_empty() && !name.is_empty()).then(|| Self::new(name, region))
+    }
+}
+
+/// Puts `repositories` (sorted by position, which `place` gives as (name, region)) in the
+/// order a run visits them: from the first at or after `cursor`, wrapping around. The
+/// cursor's repository need not exist any more.
+pub fn start_from<T>(
+    repositories: &mut [T],
+    cursor: &Position,
+    place: impl Fn(&T) -> (&str, &str),
+) {
+    let cursor = (cursor.name.as_str(), cursor.region.as_str());
+    let start = repositories.partition_point(|r| place(r) < cursor);
+    repositories.rotate_left(start % repositories.len().max(1));
+}
+
+/// Where the next run starts: the first repository, in this run's `order`, that the run left
+/// `unfinished` (not visited, or with deletions deferred); None when it finished them all.
+pub fn resume_at<'a>(
+    order: &'a [Position],
+    unfinished: &HashSet<Position>,
+) -> Option<&'a Position> {
+    order.iter().find(|p| unfinished.contains(*p))
+}
 
 /// The configured policies: one for every repository, and named ones that repository tags
 /// may pick.
@@ -260,6 +331,138 @@ mod tests {
             count: 1000
         }
         .contains("api/orders"));
+    }
+
+    fn at(name: &str, region: &str) -> Position {
+        Position::new(name, region)
+    }
+
+    #[test]
+    fn a_run_starts_at_the_first_repository_at_or_after_the_cursor() {
+        let sorted = [
+            at("a", "eu-west-1"),
+            at("a", "us-east-1"),
+            at("b", "us-east-1"),
+            at("c", "us-east-1"),
+        ];
+        let cases = [
+            (at("a", "eu-west-1"), "a@eu-west-1", "exactly the first"),
+            (
+                at("b", "us-east-1"),
+                "b@us-east-1",
+                "exactly one in the middle",
+            ),
+            (
+                at("a", "us-east-1"),
+                "a@us-east-1",
+                "same name, the later region",
+            ),
+            (
+                at("a", "us-west-2"),
+                "b@us-east-1",
+                "between regions of one name",
+            ),
+            (at("ab", "us-east-1"), "b@us-east-1", "a deleted repository"),
+            (
+                at("0", "us-east-1"),
+                "a@eu-west-1",
+                "before every repository",
+            ),
+            (
+                at("d", "us-east-1"),
+                "a@eu-west-1",
+                "after every one: wraps around",
+            ),
+        ];
+        for (cursor, first, why) in cases {
+            let mut order = sorted.clone();
+            start_from(&mut order, &cursor, |p| {
+                (p.name.as_str(), p.region.as_str())
+            });
+            let mut again = order.clone();
+            again.sort();
+            assert_eq!(again, sorted, "{why}: a rotation, nothing lost");
+            let got = format!("{}@{}", order[0].name, order[0].region);
+            assert_eq!(got, first, "{why}");
+        }
+        let mut none: Vec<Position> = Vec::new();
+        start_from(&mut none, &at("a", "x"), |p| {
+            (p.name.as_str(), p.region.as_str())
+        });
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn the_cursor_tag_value_round_trips_and_a_cut_one_starts_earlier() {
+        let cases = [
+            (at("api/orders", "us-east-1"), "us-east-1:api/orders"),
+            (at("a.b_c-d", "eu-west-1"), "eu-west-1:a.b_c-d"),
+        ];
+        for (position, value) in cases {
+            assert_eq!(position.to_tag_value(), value);
+            assert_eq!(Position::from_tag_value(value), Some(position));
+        }
+        // ECR allows 256-character names; Lambda 256-character tag values.
+        let long = at(&format!("team/{}", "x".repeat(251)), "ap-southeast-2");
+        let value = long.to_tag_value();
+        assert_eq!(value.chars().count(), 256);
+        let cut = Position::from_tag_value(&value).expect("still a position");
+        assert!(cut < long, "the cut cursor sorts before the repository");
+        let sorted = vec![
+            at("team/a", "ap-southeast-2"),
+            long.clone(),
+            at("zz", "ap-southeast-2"),
+        ];
+        let mut order = sorted.clone();
+        start_from(&mut order, &cut, |p| (p.name.as_str(), p.region.as_str()));
+        assert_eq!(
+            order[0], long,
+            "nothing between the cut value and the name is skipped"
+        );
+        for bad in ["", "us-east-1", ":name", "us-east-1:"] {
+            assert_eq!(Position::from_tag_value(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn each_shard_has_its_own_cursor_key_within_lambdas_tag_rules() {
+        let cases = [
+            (None, "ecr-janitor:cursor"),
+            (Some(Shard { index: 3, count: 8 }), "ecr-janitor:cursor:3/8"),
+            (
+                Some(Shard {
+                    index: 999,
+                    count: 1000,
+                }),
+                "ecr-janitor:cursor:999/1000",
+            ),
+        ];
+        for (shard, key) in cases {
+            assert_eq!(cursor_key(shard), key);
+            assert!(key.len() <= 128);
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "_.:/=+-@ ".contains(c);
+            assert!(key.chars().all(allowed), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_next_run_resumes_at_the_first_unfinished_repository_of_this_runs_order() {
+        let order = [at("c", "r"), at("d", "r"), at("a", "r"), at("b", "r")];
+        let set =
+            |names: &[&str]| -> HashSet<Position> { names.iter().map(|n| at(n, "r")).collect() };
+        let cases = [
+            (set(&[]), None),
+            (set(&["a", "b"]), Some(at("a", "r"))),
+            (set(&["b", "d"]), Some(at("d", "r"))),
+            (set(&["c"]), Some(at("c", "r"))),
+        ];
+        for (unfinished, expected) in cases {
+            assert_eq!(
+                resume_at(&order, &unfinished),
+                expected.as_ref(),
+                "{unfinished:?}"
+            );
+        }
     }
 
     #[test]

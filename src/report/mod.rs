@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 use crate::aws::AwsError;
 use crate::decide::brakes::TaggedBrake;
 use crate::decide::graph::Unreadable;
-use crate::decide::scope::{Refusal, Shard, SkipReason};
+use crate::decide::scope::{Position, Refusal, Shard, SkipReason};
 use crate::model::ImageFailure;
 
 pub mod event;
@@ -239,6 +239,25 @@ pub struct BrakesReport {
     pub max_tagged_delete_percent_tripped: Vec<String>,
 }
 
+/// Where a Lambda run started and where the next one will (README: "Runs that cannot finish").
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CursorReport {
+    /// The function tag that keeps it (`ecr-janitor:cursor`, or one per shard).
+    pub key: String,
+    /// The cursor this run started from (`<region>:<name>`); null when there was none, or it
+    /// could not be read, and the run started from the stateless rotation.
+    pub started_at: Option<String>,
+    /// The cursor this run saved for the next: the first repository it did not visit or
+    /// deferred deletions in. Null when it saved none: the run finished (the next one starts
+    /// where this one did), was a dry run, deleted nothing because of a safety stop, or the
+    /// save failed.
+    pub next: Option<String>,
+    /// Why the cursor could not be read or saved; the run went on without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// The result of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -252,6 +271,14 @@ pub struct RunReport {
     /// failed). A run with a safety stop is a failed run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safety_stop: Option<String>,
+    /// The Lambda run's cursor; absent for the CLI, which starts from the rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<CursorReport>,
+    /// Where a later run should start to finish what this one left: the first repository, in
+    /// this run's order, that it did not visit or deferred deletions in. Not reported as is:
+    /// the cursor saves it.
+    #[serde(skip)]
+    pub resume_at: Option<Position>,
     /// The shard this run covered, when it was one of several.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
@@ -300,6 +327,8 @@ impl RunReport {
             dry_run,
             complete: not_visited.is_empty() && totals.deferred == 0,
             safety_stop: None,
+            cursor: None,
+            resume_at: None,
             shard: None,
             in_use: InUseReport::default(),
             brakes: BrakesReport::default(),

@@ -24,7 +24,7 @@ use crate::decide::graph::{self, Manifests};
 use crate::decide::plan::{Decision, Plan, Reason};
 use crate::decide::policy::Policy;
 use crate::decide::protect::{arn_location, InUse};
-use crate::decide::scope::{self, Policies, Verdict};
+use crate::decide::scope::{self, Policies, Position, Verdict};
 use crate::model::{Digest, Repository};
 use crate::report::{
     BrakesReport, ExpiredImage, ImageEntry, KeptImage, Outcome, RepositoryError, RepositoryReport,
@@ -33,7 +33,7 @@ use crate::report::{
 
 enum Visit {
     Swept(Box<RepositoryReport>),
-    NotVisited(String),
+    NotVisited(Position),
 }
 
 /// What the repositories of one run share: the in-use images and the deletion budget.
@@ -62,7 +62,8 @@ impl Shared<'_> {
 }
 
 /// Runs one sweep. `now` is the run's start time (used for ages and the report);
-/// `stop_starting_at` is when to stop starting repositories (None: no deadline).
+/// `stop_starting_at` is when to stop starting repositories (None: no deadline); `cursor`
+/// is where to start (None: the stateless rotation of `now`).
 /// Fails only when the repositories cannot be listed.
 pub(super) async fn run<R: Registry>(
     registries: &[(&str, &R)],
@@ -71,25 +72,23 @@ pub(super) async fn run<R: Registry>(
     in_use: &InUse,
     now: DateTime<Utc>,
     stop_starting_at: Option<Instant>,
+    cursor: Option<&Position>,
 ) -> Result<RunReport, AwsError> {
     let clock = Instant::now();
-    let mut repositories: Vec<(&str, &R, Repository)> = Vec::new();
-    for &(region, registry) in registries {
-        let in_scope = scope::select(
-            registry.repositories().await?,
-            &settings.repositories,
-            options.repositories(),
-            options.shard(),
-        );
-        repositories.extend(in_scope.into_iter().map(|r| (region, registry, r)));
-    }
+    let mut repositories = in_scope(registries, settings, options).await?;
     let requested_not_found = scope::not_found(
         options.repositories(),
         repositories.iter().map(|(_, _, r)| r.name.as_str()),
     );
     repositories.sort_by(|a, b| (&a.2.name, a.0).cmp(&(&b.2.name, b.0)));
-    scope::rotate(&mut repositories, now);
-    let several_regions = registries.len() > 1;
+    match cursor {
+        Some(cursor) => scope::start_from(&mut repositories, cursor, |r| (&r.2.name, r.0)),
+        None => scope::rotate(&mut repositories, now),
+    }
+    let order: Vec<Position> = repositories
+        .iter()
+        .map(|(region, _, r)| Position::new(&r.name, region))
+        .collect();
     let shared = Shared {
         in_use,
         budget: Mutex::new(settings.brakes.max_deletions_per_run),
@@ -98,11 +97,7 @@ pub(super) async fn run<R: Registry>(
     let visits: Vec<Visit> = stream::iter(repositories)
         .map(|(region, registry, repo)| async move {
             if stop_starting_at.is_some_and(|t| Instant::now() >= t) {
-                let name = match several_regions {
-                    true => format!("{}@{region}", repo.name),
-                    false => repo.name,
-                };
-                return Visit::NotVisited(name);
+                return Visit::NotVisited(Position::new(&repo.name, region));
             }
             let mut report =
                 sweep_repository(registry, settings, options, shared, &repo, now).await;
@@ -113,27 +108,72 @@ pub(super) async fn run<R: Registry>(
         .buffer_unordered(settings.max_concurrency)
         .collect()
         .await;
-
-    let mut swept = Vec::new();
-    let mut not_visited = Vec::new();
-    for visit in visits {
-        match visit {
-            Visit::Swept(r) => swept.push(*r),
-            Visit::NotVisited(name) => not_visited.push(name),
-        }
-    }
     let elapsed = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let mut report = RunReport::new(
+    let mut report = build_report(
+        visits,
+        &order,
+        registries.len() > 1,
         options.dry_run(),
         now,
         elapsed,
-        swept,
-        not_visited,
-        requested_not_found,
     );
+    report.requested_not_found = requested_not_found;
     report.brakes = brakes_report(settings, &report);
     report.shard = options.shard();
     Ok(report)
+}
+
+/// Every region's repositories in the run's scope, with their region and registry.
+async fn in_scope<'r, R: Registry>(
+    registries: &[(&'r str, &'r R)],
+    settings: &Settings,
+    options: &RunOptions,
+) -> Result<Vec<(&'r str, &'r R, Repository)>, AwsError> {
+    let mut repositories = Vec::new();
+    for &(region, registry) in registries {
+        let in_scope = scope::select(
+            registry.repositories().await?,
+            &settings.repositories,
+            options.repositories(),
+            options.shard(),
+        );
+        repositories.extend(in_scope.into_iter().map(|r| (region, registry, r)));
+    }
+    Ok(repositories)
+}
+
+/// The run's report from its visits; `order` is the order the run started repositories in.
+fn build_report(
+    visits: Vec<Visit>,
+    order: &[Position],
+    several_regions: bool,
+    dry_run: bool,
+    now: DateTime<Utc>,
+    elapsed: u64,
+) -> RunReport {
+    let mut swept = Vec::new();
+    let mut not_visited = Vec::new();
+    let mut unfinished = HashSet::new();
+    for visit in visits {
+        match visit {
+            Visit::Swept(r) => {
+                if !r.deferred.is_empty() {
+                    unfinished.insert(Position::new(&r.name, &r.region));
+                }
+                swept.push(*r);
+            }
+            Visit::NotVisited(position) => {
+                not_visited.push(match several_regions {
+                    true => format!("{}@{}", position.name, position.region),
+                    false => position.name.clone(),
+                });
+                unfinished.insert(position);
+            }
+        }
+    }
+    let mut report = RunReport::new(dry_run, now, elapsed, swept, not_visited, Vec::new());
+    report.resume_at = scope::resume_at(order, &unfinished).cloned();
+    report
 }
 
 fn brakes_report(settings: &Settings, report: &RunReport) -> BrakesReport {
@@ -377,6 +417,7 @@ mod tests {
             &InUse::default(),
             now(),
             None,
+            None,
         )
         .await
         .expect("runs")
@@ -428,6 +469,7 @@ mod tests {
             &options,
             &InUse::default(),
             now(),
+            None,
             None,
         )
         .await
@@ -521,6 +563,7 @@ mod tests {
             &InUse::default(),
             now(),
             None,
+            None,
         )
         .await
         .expect("runs");
@@ -540,6 +583,7 @@ mod tests {
             &only,
             &InUse::default(),
             now(),
+            None,
             None,
         )
         .await
@@ -572,6 +616,7 @@ mod tests {
             &InUse::default(),
             now(),
             Some(stop),
+            None,
         )
         .await
         .expect("runs");
@@ -588,6 +633,47 @@ mod tests {
         );
         assert_eq!(report.not_visited, ["a", "d"]);
         assert!(!report.complete);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_repositories_not_visited_are_the_end_of_the_run_order_and_the_next_run_starts_there(
+    ) {
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        let fake = Fake {
+            images: names
+                .iter()
+                .map(|n| (n.to_string(), images(n, 1, 30, None)))
+                .collect(),
+            delay: Duration::from_secs(10),
+            ..Fake::default()
+        };
+        let cfg = settings(&[("MAX_CONCURRENCY", "3")]);
+        // Three at once from d: d e f at 0 s, g h i at 10 s, and nothing from 15 s on.
+        let stop = Instant::now() + Duration::from_secs(15);
+        let cursor = Position::new("d", "us-east-1");
+        let report = run(
+            &[("us-east-1", &fake)],
+            &cfg,
+            &live(),
+            &InUse::default(),
+            now(),
+            Some(stop),
+            Some(&cursor),
+        )
+        .await
+        .expect("runs");
+        let swept: Vec<&str> = report
+            .repositories
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(swept, ["d", "e", "f", "g", "h", "i"]);
+        assert_eq!(
+            report.not_visited,
+            ["a", "b", "c"],
+            "the end of the order d..i, a..c"
+        );
+        assert_eq!(report.resume_at, Some(Position::new("a", "us-east-1")));
     }
 
     #[tokio::test]
@@ -607,6 +693,7 @@ mod tests {
             &InUse::default(),
             now(),
             None,
+            None,
         )
         .await
         .expect("runs");
@@ -625,6 +712,11 @@ mod tests {
             .collect();
         // b first (the rotation), then c gets the last 2 of 6, a none.
         assert_eq!(deferred, [4, 0, 2]);
+        assert_eq!(
+            report.resume_at,
+            Some(Position::new("c", "us-east-1")),
+            "the first of b, c, a with deferred deletions"
+        );
         // The oldest expired images of c go first; the rest wait.
         let c = &report.repositories[2];
         let granted: Vec<&str> = c
@@ -654,6 +746,7 @@ mod tests {
             &InUse::default(),
             now(),
             None,
+            None,
         )
         .await
         .expect("runs");
@@ -678,6 +771,7 @@ mod tests {
             &live(),
             &InUse::default(),
             now(),
+            None,
             None,
         )
         .await
@@ -716,6 +810,7 @@ mod tests {
             &dry,
             &in_use,
             now(),
+            None,
             None,
         )
         .await
@@ -771,6 +866,7 @@ mod tests {
             &InUse::default(),
             now(),
             None,
+            None,
         )
         .await
         .expect("runs");
@@ -819,6 +915,7 @@ mod tests {
             &live(),
             &InUse::default(),
             now(),
+            None,
             None,
         )
         .await

@@ -158,3 +158,29 @@ def test_an_outage_mid_run_is_reported_and_a_second_run_finishes(janitor, emu):
     assert second["totals"]["repositoryErrors"] == 0
     for name in names:
         assert remaining(emu, name) == expected[name], name
+
+
+def test_a_deadline_shorter_than_the_sweep_lists_what_it_left_and_the_next_run_visits_it(janitor, emu):
+    names = [f"svc-{i}" for i in range(10)]
+    seeded = seed(emu, names=names)
+    expected = fault_free_expectation(janitor, emu)
+    # One repository at a time, each about three ECR calls of 0.3 s (list, re-check,
+    # delete): the ten take about 9 s, more than the 6 s a run with 8 s left may start
+    # repositories in (a quarter of the time is kept for the ones in flight).
+    emu.latency = 0.3
+    live = {"DRY_RUN": "false", "MAX_CONCURRENCY": "1"}
+    first = sweep_checked(janitor, emu, "--deadline-seconds", "8", env=live)
+    emu.latency = 0
+    visited = [r["name"] for r in first["repositories"]]
+    assert first["complete"] is False
+    assert visited and first["notVisited"], (visited, first["notVisited"])
+    assert sorted(visited + first["notVisited"]) == sorted(names), "each listed once, visited or not"
+    for name in first["notVisited"]:
+        assert remaining(emu, name) == seeded[name].expired | seeded[name].kept, f"{name} was touched"
+    for name in visited:
+        assert remaining(emu, name) == expected[name], name
+    second = sweep_checked(janitor, emu, env=live)
+    assert second["complete"] is True and second["notVisited"] == []
+    assert {r["name"] for r in second["repositories"] if r["deleted"]} == set(first["notVisited"])
+    for name in names:
+        assert remaining(emu, name) == expected[name], name

@@ -160,6 +160,9 @@ def arn(service, resource):
 
 
 BUS_ARN = "arn:aws:events:eu-west-1:111122223333:event-bus/central"
+# The function itself, by the name the template gives it (its own Arn would be circular).
+OWN_FUNCTION = {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}"}
+CURSOR_ACTIONS = {"lambda:ListTags", "lambda:TagResource"}
 REPOSITORIES = arn("ecr", "repository/*")
 # Each action and the resource IAM scopes it by ("*" where IAM cannot scope it: the service
 # authorization reference lists no resource type for the action).
@@ -179,6 +182,8 @@ PERMISSIONS = {
     "lambda:ListVersionsByFunction": arn("lambda", "function:*"),
     "lambda:GetFunction": arn("lambda", "function:*"),
     "lambda:ListAliases": arn("lambda", "function:*"),
+    "lambda:ListTags": OWN_FUNCTION,
+    "lambda:TagResource": OWN_FUNCTION,
 }
 
 
@@ -203,10 +208,14 @@ def test_iam_is_least_privilege():
 
 
 def test_every_call_is_limited_to_the_janitors_regions():
-    for params, regions in [({}, [{"Ref": "AWS::Region"}]),
+    home = [{"Ref": "AWS::Region"}]
+    for params, regions in [({}, home),
                             ({"Regions": "us-east-1,eu-west-1"}, {"Fn::Split": [",", {"Ref": "Regions"}]})]:
         for s in statements(deployed(**params)):
-            assert s["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}}, s["Sid"]
+            # The cursor is on the function itself, in the stack's region whatever Regions says.
+            expected = home if CURSOR_ACTIONS & set(as_list(s["Action"])) else regions
+            assert s["Condition"]["StringEquals"] == {"aws:RequestedRegion": expected}, s["Sid"]
+            assert set(s["Condition"]) <= {"StringEquals", "ForAllValues:StringLike"}, s["Sid"]
     pattern = PARAMS["Regions"]["AllowedPattern"]
     for value, ok in [("", True), ("us-east-1", True), ("us-east-1,eu-west-1", True),
                       ("us-east-1, eu-west-1", False), ("us-east-1,", False)]:
@@ -240,9 +249,9 @@ def iam_actions(node):
             yield from iam_actions(value)
 
 
-# Writes the janitor may make: deleting images, publishing its run event, and its logs (the
-# Lambda basic execution role SAM adds to the function's role).
-WRITES = {"ecr:BatchDeleteImage", "events:PutEvents",
+# Writes the janitor may make: deleting images, publishing its run event, its cursor tag on
+# itself, and its logs (the Lambda basic execution role SAM adds to the function's role).
+WRITES = {"ecr:BatchDeleteImage", "events:PutEvents", "lambda:TagResource",
           "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 READ_VERBS = ("Describe", "List", "Get", "BatchGet")
 
@@ -260,6 +269,20 @@ def test_no_action_anywhere_writes_but_deletes_events_and_logs():
         assert set(policy) == {"Version", "Statement"}, policy
     roles = [r for r in TEMPLATE["Resources"].values() if r["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy")]
     assert not roles
+
+
+def test_the_only_tag_the_janitor_writes_is_its_cursor_on_its_own_function():
+    assert PROPS["FunctionName"] == {"Ref": "AWS::StackName"}, "the ARN the policy names is this function's"
+    for params in ({}, {"Regions": "us-east-1,eu-west-1"}, {"Shards": "8"}):
+        tagging = [s for s in statements(deployed(**params)) if "lambda:TagResource" in as_list(s["Action"])]
+        assert len(tagging) == 1, params
+        (s,) = tagging
+        assert as_list(s["Action"]) == ["lambda:TagResource"], "nothing else in that statement"
+        assert s["Resource"] == OWN_FUNCTION
+        assert s["Condition"]["ForAllValues:StringLike"] == {"aws:TagKeys": ["ecr-janitor:cursor*"]}
+    # No way to remove or change anything else about a function.
+    actions = set(iam_actions(TEMPLATE))
+    assert not {a for a in actions if a.startswith("lambda:") and a not in PERMISSIONS}, actions
 
 
 def test_logs_are_json_in_the_stacks_log_group_at_info_or_lower():
