@@ -409,9 +409,18 @@ fn apply(
         true => newest_first_ranks(images, matched),
         false => Vec::new(),
     };
+    // sinceImagePushed N picks what was pushed before now - N days: one instant per rule.
+    let cutoffs: Vec<Option<DateTime<Utc>>> = rule
+        .limits
+        .iter()
+        .map(|limit| match *limit {
+            Limit::SincePushedDays(days) => Some(now - TimeDelta::days(i64::from(days))),
+            Limit::CountMoreThan(_) => None,
+        })
+        .collect();
     for (m, &i) in matched.iter().enumerate() {
         let newer = ranks.get(m).copied().unwrap_or(0);
-        let Some(picked) = pick(rule, &images[i], newer, now) else {
+        let Some(picked) = pick(rule, &cutoffs, &images[i], newer, now) else {
             continue;
         };
         let state = &mut states[i];
@@ -424,14 +433,20 @@ fn apply(
 }
 
 /// Why `rule`'s limits pick `image`, ranked `newer`-th among the matched images newest
-/// first; None when they leave it.
-fn pick(rule: &Rule, image: &Image, newer: usize, now: DateTime<Utc>) -> Option<Pick> {
+/// first; None when they leave it. `cutoffs` has, for each age limit, now less its days.
+fn pick(
+    rule: &Rule,
+    cutoffs: &[Option<DateTime<Utc>>],
+    image: &Image,
+    newer: usize,
+    now: DateTime<Utc>,
+) -> Option<Pick> {
     let (mut by_age, mut by_count) = (None, None);
-    for limit in &rule.limits {
+    for (limit, cutoff) in rule.limits.iter().zip(cutoffs) {
         match *limit {
             Limit::SincePushedDays(days) => {
                 // Compared as instants: most images are not picked, and need no age.
-                if image.pushed_at < now - TimeDelta::days(i64::from(days)) {
+                if cutoff.is_some_and(|cutoff| image.pushed_at < cutoff) {
                     let age = now - image.pushed_at;
                     by_age = Some(Pick::Age {
                         tag_status: rule.selection.tag_status,
