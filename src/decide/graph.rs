@@ -329,30 +329,8 @@ pub fn follow(
     let graph = Graph::new(&images, manifests);
     // In place: a repository's images are its largest allocation, so none is copied whole.
     let followers: Vec<Image> = images.extract_if(.., |i| !graph.stands_alone(i)).collect();
-    // Only images with a parent or a follower need the resolver; the rest settle at once.
-    let linked: BTreeSet<&Digest> = graph
-        .parents
-        .iter()
-        .flat_map(|(child, parents)| std::iter::once(child).chain(parents.iter().map(|(_, p)| p)))
-        .collect();
     let mut by_policy = decide_alone(images);
-    let is_linked = |d: &Decision| linked.contains(&d.image.digest);
-    let mut pending: HashMap<Digest, Pending> = by_policy
-        .kept
-        .extract_if(.., |d| is_linked(d))
-        .map(|d| (d.image.digest.clone(), Pending::Decided(d)))
-        .collect();
-    // Expired decisions stay where they are, unless linked, in use, or held back by an
-    // unreadable index (untagged ones).
-    let held = !graph.unreadable.is_empty();
-    let changed: Vec<Decision> = by_policy
-        .expired
-        .extract_if(.., |d| {
-            is_linked(d)
-                || protected.contains_key(&d.image.digest)
-                || (held && d.image.tags.is_empty())
-        })
-        .collect();
+    let (mut pending, changed) = graph.take_changed(&mut by_policy, protected);
     let mut resolver = Resolver {
         graph: &graph,
         protected,
@@ -360,16 +338,12 @@ pub fn follow(
         status: HashMap::new(),
         plan: by_policy,
     };
-    // The policy's kept decisions stay where they are; an expired one the graph keeps (in
-    // use, or held by an unreadable index) moves to the kept list and out of its order.
+    // An expired decision the graph keeps (in use, or held by an unreadable index) moves to
+    // the kept list and out of its order.
     let mut reordered = false;
     for decision in changed {
-        if is_linked(&decision) {
-            pending.insert(decision.image.digest.clone(), Pending::Decided(decision));
-        } else {
-            let status = resolver.settle(Pending::Decided(decision), &[], None, 0);
-            reordered |= matches!(status, Status::Kept(_));
-        }
+        let status = resolver.settle(Pending::Decided(decision), &[], None, 0);
+        reordered |= matches!(status, Status::Kept(_));
     }
     pending.extend(
         followers
@@ -388,6 +362,40 @@ pub fn follow(
     }
     plan.unreadable = graph.unreadable;
     plan
+}
+
+impl Graph {
+    /// Takes out of the policy's plan the decisions the graph may change: those of linked
+    /// images (a parent or a follower), to resolve, and expired ones that are in use or held
+    /// by an unreadable index (untagged), to settle. The rest stay where they are, in order.
+    fn take_changed(
+        &self,
+        plan: &mut Plan,
+        protected: &BTreeMap<Digest, String>,
+    ) -> (HashMap<Digest, Pending>, Vec<Decision>) {
+        let linked: BTreeSet<&Digest> = self
+            .parents
+            .iter()
+            .flat_map(|(child, parents)| {
+                std::iter::once(child).chain(parents.iter().map(|(_, p)| p))
+            })
+            .collect();
+        let is_linked = |d: &Decision| linked.contains(&d.image.digest);
+        let held = !self.unreadable.is_empty();
+        let kept = plan.kept.extract_if(.., |d| is_linked(d));
+        let expired = plan.expired.extract_if(.., |d| {
+            is_linked(d)
+                || protected.contains_key(&d.image.digest)
+                || (held && d.image.tags.is_empty())
+        });
+        let (linked_decisions, changed): (Vec<Decision>, Vec<Decision>) =
+            kept.chain(expired).partition(is_linked);
+        let pending = linked_decisions
+            .into_iter()
+            .map(|d| (d.image.digest.clone(), Pending::Decided(d)))
+            .collect();
+        (pending, changed)
+    }
 }
 
 #[cfg(test)]
