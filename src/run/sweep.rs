@@ -408,6 +408,18 @@ mod tests {
     }
 
     /// A live run over `fake` with the default configuration and nothing in use.
+    /// Repositories `names`, each with `n` expired untagged images, listed in `delay`.
+    fn repositories(names: &[&str], n: usize, delay: Duration) -> Fake {
+        Fake {
+            images: names
+                .iter()
+                .map(|name| (name.to_string(), images(name, n, 30, None)))
+                .collect(),
+            delay,
+            ..Fake::default()
+        }
+    }
+
     async fn live_run(fake: &Fake) -> RunReport {
         let registries = [("us-east-1", fake)];
         run(
@@ -599,14 +611,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_deadline_stops_new_repositories_and_lets_in_flight_ones_finish() {
-        let fake = Fake {
-            images: ["a", "b", "c", "d"]
-                .iter()
-                .map(|n| (n.to_string(), images(n, 1, 30, None)))
-                .collect(),
-            delay: Duration::from_secs(10),
-            ..Fake::default()
-        };
+        let fake = repositories(&["a", "b", "c", "d"], 1, Duration::from_secs(10));
         let cfg = settings(&[("MAX_CONCURRENCY", "1")]);
         let stop = Instant::now() + Duration::from_secs(15);
         let report = run(
@@ -639,14 +644,7 @@ mod tests {
     async fn the_repositories_not_visited_are_the_end_of_the_run_order_and_the_next_run_starts_there(
     ) {
         let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
-        let fake = Fake {
-            images: names
-                .iter()
-                .map(|n| (n.to_string(), images(n, 1, 30, None)))
-                .collect(),
-            delay: Duration::from_secs(10),
-            ..Fake::default()
-        };
+        let fake = repositories(&names, 1, Duration::from_secs(10));
         let cfg = settings(&[("MAX_CONCURRENCY", "3")]);
         // Three at once from d: d e f at 0 s, g h i at 10 s, and nothing from 15 s on.
         let stop = Instant::now() + Duration::from_secs(15);
@@ -678,13 +676,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_deletion_brake_defers_the_rest_of_the_plan_to_the_next_run() {
-        let fake = Fake {
-            images: ["a", "b", "c"]
-                .iter()
-                .map(|n| (n.to_string(), images(n, 4, 30, None)))
-                .collect(),
-            ..Fake::default()
-        };
+        let fake = repositories(&["a", "b", "c"], 4, Duration::ZERO);
         let cfg = settings(&[("MAX_DELETIONS_PER_RUN", "6"), ("MAX_CONCURRENCY", "1")]);
         let report = run(
             &[("us-east-1", &fake)],

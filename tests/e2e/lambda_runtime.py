@@ -26,6 +26,14 @@ class LambdaError(RuntimeError):
     pass
 
 
+def file_tail(path: Path, chars: int = 4000) -> str:
+    """The last ``chars`` characters of a log file ("" when there is none yet)."""
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -131,10 +139,7 @@ class LambdaWatch:
                               f"{proc.stderr[-3000:]}") from None
 
     def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        return file_tail(self.log_path, chars)
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

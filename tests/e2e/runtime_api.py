@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Optional
 
+from lambda_runtime import file_tail
+
 PREFIX = "/2018-06-01/runtime"
 
 
@@ -120,10 +122,7 @@ class RuntimeApi:
         return json.loads(inv.body)
 
     def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        return file_tail(self.log_path, chars)
 
     def stop(self) -> None:
         self.stopping.set()
