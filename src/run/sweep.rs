@@ -421,18 +421,22 @@ mod tests {
     }
 
     async fn live_run(fake: &Fake) -> RunReport {
+        run_one(fake, &settings(&[]), &live(), &InUse::default(), None, None).await
+    }
+
+    /// A run over `fake` alone (us-east-1), at [`now`].
+    async fn run_one(
+        fake: &Fake,
+        settings: &Settings,
+        options: &RunOptions,
+        in_use: &InUse,
+        stop: Option<Instant>,
+        cursor: Option<&Position>,
+    ) -> RunReport {
         let registries = [("us-east-1", fake)];
-        run(
-            &registries,
-            &settings(&[]),
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-            None,
-        )
-        .await
-        .expect("runs")
+        run(&registries, settings, options, in_use, now(), stop, cursor)
+            .await
+            .expect("runs")
     }
 
     #[tokio::test]
@@ -475,17 +479,15 @@ mod tests {
             ..Fake::default()
         };
         let options = RunOptions::resolve(true, Overrides::default()).expect("valid");
-        let report = run(
-            &[("us-east-1", &fake)],
+        let report = run_one(
+            &fake,
             &settings(&[]),
             &options,
             &InUse::default(),
-            now(),
             None,
             None,
         )
-        .await
-        .expect("runs");
+        .await;
         assert!(fake.calls("delete").is_empty());
         let r = &report.repositories[0];
         assert_eq!((r.expired.len(), r.deleted), (2, 0));
@@ -568,17 +570,7 @@ mod tests {
             ("INCLUDE_REPOSITORIES", "team/*"),
             ("EXCLUDE_REPOSITORIES", "team/c"),
         ]);
-        let report = run(
-            &[("us-east-1", &fake)],
-            &cfg,
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = run_one(&fake, &cfg, &live(), &InUse::default(), None, None).await;
         let swept: Vec<_> = report
             .repositories
             .iter()
@@ -589,17 +581,7 @@ mod tests {
         let narrow = serde_json::json!({"repositories": ["team/b", "team/c", "nope"]});
         let only = RunOptions::resolve(false, Overrides::from_event(&narrow).expect("valid"))
             .expect("valid");
-        let report = run(
-            &[("us-east-1", &fake)],
-            &cfg,
-            &only,
-            &InUse::default(),
-            now(),
-            None,
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = run_one(&fake, &cfg, &only, &InUse::default(), None, None).await;
         let swept: Vec<_> = report
             .repositories
             .iter()
@@ -614,17 +596,7 @@ mod tests {
         let fake = repositories(&["a", "b", "c", "d"], 1, Duration::from_secs(10));
         let cfg = settings(&[("MAX_CONCURRENCY", "1")]);
         let stop = Instant::now() + Duration::from_secs(15);
-        let report = run(
-            &[("us-east-1", &fake)],
-            &cfg,
-            &live(),
-            &InUse::default(),
-            now(),
-            Some(stop),
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = run_one(&fake, &cfg, &live(), &InUse::default(), Some(stop), None).await;
         // The visiting order is the rotation for `now()`: b, c, d, a.
         let swept: Vec<_> = report
             .repositories
@@ -649,17 +621,15 @@ mod tests {
         // Three at once from d: d e f at 0 s, g h i at 10 s, and nothing from 15 s on.
         let stop = Instant::now() + Duration::from_secs(15);
         let cursor = Position::new("d", "us-east-1");
-        let report = run(
-            &[("us-east-1", &fake)],
+        let report = run_one(
+            &fake,
             &cfg,
             &live(),
             &InUse::default(),
-            now(),
             Some(stop),
             Some(&cursor),
         )
-        .await
-        .expect("runs");
+        .await;
         let swept: Vec<&str> = report
             .repositories
             .iter()
@@ -678,17 +648,7 @@ mod tests {
     async fn the_deletion_brake_defers_the_rest_of_the_plan_to_the_next_run() {
         let fake = repositories(&["a", "b", "c"], 4, Duration::ZERO);
         let cfg = settings(&[("MAX_DELETIONS_PER_RUN", "6"), ("MAX_CONCURRENCY", "1")]);
-        let report = run(
-            &[("us-east-1", &fake)],
-            &cfg,
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = run_one(&fake, &cfg, &live(), &InUse::default(), None, None).await;
         assert_eq!(fake.deleted().len(), 6);
         assert_eq!((report.totals.deleted, report.totals.deferred), (6, 6));
         assert_eq!(
@@ -731,17 +691,7 @@ mod tests {
         };
         let policy = RELEASES;
         let cfg = settings(&[("LIFECYCLE_POLICY", policy)]);
-        let report = run(
-            &[("us-east-1", &fake)],
-            &cfg,
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = run_one(&fake, &cfg, &live(), &InUse::default(), None, None).await;
         let web = &report.repositories[1];
         match &web.outcome {
             Outcome::Failed(e) => {
@@ -757,17 +707,7 @@ mod tests {
             ("LIFECYCLE_POLICY", policy),
             ("MAX_TAGGED_DELETE_PERCENT", "off"),
         ]);
-        let report = run(
-            &[("us-east-1", &fake)],
-            &off,
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = run_one(&fake, &off, &live(), &InUse::default(), None, None).await;
         assert_eq!(
             report.repositories[1].deleted, 3,
             "off: the plan goes ahead"
@@ -796,17 +736,7 @@ mod tests {
             )],
             ..fake
         };
-        let report = run(
-            &[("us-east-1", &fake)],
-            &settings(&[]),
-            &dry,
-            &in_use,
-            now(),
-            None,
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = run_one(&fake, &settings(&[]), &dry, &in_use, None, None).await;
         let r = &report.repositories[0];
         assert_eq!(r.protected_in_use, 1);
         assert_eq!(r.expired.len(), 2);
@@ -851,17 +781,7 @@ mod tests {
             ("MAX_TAGGED_DELETE_PERCENT", "off"),
             ("LIFECYCLE_POLICIES", &policies),
         ]);
-        let report = run(
-            &[("us-east-1", &fake)],
-            &cfg,
-            &live(),
-            &InUse::default(),
-            now(),
-            None,
-            None,
-        )
-        .await
-        .expect("runs");
+        let report = run_one(&fake, &cfg, &live(), &InUse::default(), None, None).await;
         let by_name = |n: &str| {
             report
                 .repositories
