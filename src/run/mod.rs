@@ -18,6 +18,7 @@ use crate::decide::protect::InUse;
 use crate::report::{sink, InUseReport, RunReport};
 
 mod announce;
+mod bounded;
 pub mod deadline;
 mod delete;
 mod in_use;
