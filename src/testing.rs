@@ -2,6 +2,7 @@
 //! that records its calls, and fake ECS/Lambda.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -77,10 +78,51 @@ pub struct FakeRegistry {
     pub manifests: Vec<ManifestRead>,
     /// Digest → the tags a re-check finds (as if tagged after the listing).
     pub retagged: Vec<(String, Vec<String>)>,
+    /// How long each re-check and each delete takes (tokio time).
+    pub call_delay: Duration,
+    /// Digests whose BatchDeleteImage call fails as a whole (AccessDenied).
+    pub refused: HashSet<String>,
     /// Every call, as `images <repo> <listing>`, `tags <arn>`, `delete <repo> <n>`.
     pub calls: Mutex<Vec<String>>,
     /// Every digest deleted.
     pub deleted: Mutex<Vec<String>>,
+    /// Each successful re-check and BatchDeleteImage call: its digests, and when it started
+    /// and answered.
+    pub recheck_spans: Mutex<Vec<CallSpan>>,
+    /// See `recheck_spans`.
+    pub delete_spans: Mutex<Vec<CallSpan>>,
+    /// Calls in flight, and the order of call starts and answers.
+    pub meter: Meter,
+}
+
+/// The fake's counters of calls in flight (now, and the most at once so far) and of call
+/// starts and answers (ticks: the order in which things happened).
+#[derive(Default)]
+pub struct Meter {
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    tick: AtomicUsize,
+}
+
+/// One call of the fake: which digests, started and answered when (in ticks of a counter
+/// of call starts and answers, so that the order of events is exact).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallSpan {
+    /// The digests asked for.
+    pub digests: Vec<String>,
+    /// Tick at which the call started.
+    pub started: usize,
+    /// Tick at which it answered.
+    pub answered: usize,
+}
+
+/// A call of the fake being answered; counted in flight until dropped.
+struct InFlight<'a>(&'a FakeRegistry);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.meter.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl FakeRegistry {
@@ -110,6 +152,29 @@ impl FakeRegistry {
     pub fn deleted(&self) -> Vec<String> {
         self.deleted.lock().expect("lock").clone()
     }
+
+    /// The most calls that were being answered at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.meter.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The BatchDeleteImage call that deleted `digest` (panics when none did).
+    pub fn delete_span(&self, digest: &str) -> CallSpan {
+        let spans = self.delete_spans.lock().expect("lock");
+        let span = spans.iter().find(|s| s.digests.iter().any(|d| d == digest));
+        span.cloned()
+            .unwrap_or_else(|| panic!("{digest} was never deleted"))
+    }
+
+    fn next_tick(&self) -> usize {
+        self.meter.tick.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn enter(&self) -> InFlight<'_> {
+        let now = self.meter.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.meter.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(self)
+    }
 }
 
 impl Registry for FakeRegistry {
@@ -130,6 +195,7 @@ impl Registry for FakeRegistry {
 
     async fn images(&self, repo: &str) -> Result<Vec<Image>, AwsError> {
         self.log(format!("images {repo}"));
+        let _call = self.enter();
         tokio::time::sleep(self.delay).await;
         if self.broken.contains(repo) {
             return Err(AwsError {
@@ -154,6 +220,7 @@ impl Registry for FakeRegistry {
         digests: &[String],
     ) -> Result<Vec<ManifestRead>, AwsError> {
         self.log(format!("manifests {repo} {}", digests.len()));
+        let _call = self.enter();
         let found = self.manifests.iter().filter(|(d, _)| digests.contains(d));
         Ok(found.cloned().collect())
     }
@@ -161,6 +228,9 @@ impl Registry for FakeRegistry {
     async fn recheck(&self, repo: &str, digests: &[String]) -> Result<Recheck, AwsError> {
         self.log(format!("recheck {repo} {}", digests.len()));
         assert!(digests.len() <= BATCH_LIMIT);
+        let _call = self.enter();
+        let started = self.next_tick();
+        tokio::time::sleep(self.call_delay).await;
         let deleted = self.deleted();
         let images = self.images.iter().find(|(n, _)| n == repo);
         let images = images.map(|(_, i)| i.as_slice()).unwrap_or_default();
@@ -177,11 +247,17 @@ impl Registry for FakeRegistry {
                 _ => recheck.gone.push(digest.clone()),
             }
         }
+        self.recheck_spans.lock().expect("lock").push(CallSpan {
+            digests: digests.to_vec(),
+            started,
+            answered: self.next_tick(),
+        });
         Ok(recheck)
     }
 
     async fn repository_tags(&self, arn: &str) -> Result<Vec<(String, String)>, AwsError> {
         self.log(format!("tags {arn}"));
+        let _call = self.enter();
         let name = arn.trim_start_matches("arn:");
         let tags = self.tags.iter().find(|(n, _)| n == name);
         Ok(tags.map(|(_, t)| t.clone()).unwrap_or_default())
@@ -194,6 +270,17 @@ impl Registry for FakeRegistry {
     ) -> Result<DeleteOutcome, AwsError> {
         self.log(format!("delete {repo} {}", digests.len()));
         assert!(digests.len() <= BATCH_LIMIT);
+        let _call = self.enter();
+        // A refusal answers at once, before any other call of the same instant.
+        if digests.iter().any(|d| self.refused.contains(d)) {
+            return Err(AwsError {
+                operation: "BatchDeleteImage",
+                code: Some("AccessDeniedException".into()),
+                message: "refused".into(),
+            });
+        }
+        let started = self.next_tick();
+        tokio::time::sleep(self.call_delay).await;
         let mut outcome = DeleteOutcome::default();
         for d in digests {
             match self.delete_failures.iter().find(|(f, _)| f == d) {
@@ -209,6 +296,11 @@ impl Registry for FakeRegistry {
             .lock()
             .expect("lock")
             .extend(outcome.deleted.clone());
+        self.delete_spans.lock().expect("lock").push(CallSpan {
+            digests: digests.to_vec(),
+            started,
+            answered: self.next_tick(),
+        });
         Ok(outcome)
     }
 }

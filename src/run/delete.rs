@@ -1,11 +1,16 @@
 //! Carrying out a plan's deletions, in waves: an index before its children, a subject
-//! before its referrers, each in a later `BatchDeleteImage` call. Each batch is re-read just
-//! before it is deleted; an image whose tags changed since it was planned, whose parent was
-//! not deleted, or that ECR says an index still lists, is held back, not deleted.
+//! before its referrers, each in a later `BatchDeleteImage` call. The batches of one wave
+//! run concurrently; a wave starts only when every call of the previous one has answered.
+//! Each batch is re-read just before it is deleted; an image whose tags changed since it
+//! was planned, whose parent was not deleted, or that ECR says an index still lists, is
+//! held back, not deleted.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
 
-use crate::aws::ecr::{Registry, BATCH_LIMIT};
+use futures::stream::{self, StreamExt};
+
+use crate::aws::ecr::{DeleteOutcome, Recheck, Registry, BATCH_LIMIT};
 use crate::aws::AwsError;
 use crate::decide::plan::Decision;
 use crate::model::{Digest, Image};
@@ -24,16 +29,21 @@ struct Deleter<'a, R> {
     expired: HashSet<&'a Digest>,
     /// Digests that are gone now: deleted by this run, or already gone.
     gone: HashSet<Digest>,
+    /// Batches of one wave in flight at once.
+    concurrency: usize,
     report: &'a mut RepositoryReport,
 }
 
-/// Deletes `expired` (in the plan's delete order), counting into `report`. Images that are
-/// not deleted after all go to `report.held_back`, with the reason; a failed call stops the
-/// repository, holds back the rest, and is returned.
+/// Deletes `expired` (in the plan's delete order), counting into `report`, with up to
+/// `concurrency` batches of a wave at once (each batch re-read just before its delete; a
+/// wave starts when the previous one has finished). Images that are not deleted after all
+/// go to `report.held_back`, with the reason; a failed call stops the repository (batches
+/// in flight finish, no new one starts), holds back the rest, and is returned.
 pub(super) async fn delete<R: Registry>(
     registry: &R,
     repository: &str,
     expired: &[Decision],
+    concurrency: usize,
     report: &mut RepositoryReport,
 ) -> Result<(), AwsError> {
     let mut deleter = Deleter {
@@ -41,6 +51,7 @@ pub(super) async fn delete<R: Registry>(
         repository,
         expired: expired.iter().map(|d| &d.image.digest).collect(),
         gone: HashSet::new(),
+        concurrency: concurrency.max(1),
         report,
     };
     let mut waves: Vec<&[Decision]> = expired.chunk_by(|a, b| a.wave == b.wave).collect();
@@ -56,7 +67,103 @@ pub(super) async fn delete<R: Registry>(
     Ok(())
 }
 
+/// What became of one batch of a wave.
+enum Attempt<'d> {
+    /// Not sent: a call of the wave had failed before it started.
+    NotAttempted(AwsError),
+    /// The re-check failed: nothing of it was deleted.
+    NotReread(AwsError),
+    /// Re-read; what was unchanged was sent for deletion (None: nothing was).
+    Reread(Checked<'d>, Option<Result<DeleteOutcome, AwsError>>),
+}
+
+/// One batch as its re-check found it.
+struct Checked<'d> {
+    /// No longer in the repository.
+    gone: Vec<&'d Decision>,
+    /// Tagged since the plan, with its tags now.
+    retagged: Vec<(&'d Decision, String)>,
+    /// As planned: these are deleted.
+    unchanged: Vec<&'d Decision>,
+}
+
+impl<'d> Checked<'d> {
+    fn new(batch: &[&'d Decision], recheck: &Recheck) -> Self {
+        let now: HashMap<&Digest, &Image> =
+            recheck.present.iter().map(|i| (&i.digest, i)).collect();
+        let mut checked = Checked {
+            gone: Vec::new(),
+            retagged: Vec::new(),
+            unchanged: Vec::new(),
+        };
+        for &d in batch {
+            match now.get(&d.image.digest) {
+                None => checked.gone.push(d),
+                Some(image) if tag_set(image) != tag_set(&d.image) => {
+                    checked.retagged.push((d, image.tags.join(", ")));
+                }
+                Some(_) => checked.unchanged.push(d),
+            }
+        }
+        checked
+    }
+}
+
+/// The first failed call of a wave, shared by its batches in flight.
+type FirstFailure = Mutex<Option<AwsError>>;
+
+fn first_failure(failed: &FirstFailure) -> Option<AwsError> {
+    let first = failed
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    first.clone()
+}
+
+fn record_failure(failed: &FirstFailure, e: &AwsError) {
+    let mut first = failed
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    first.get_or_insert_with(|| e.clone());
+}
+
+/// Re-reads one batch, then deletes what is unchanged. Nothing is sent once a call of the
+/// wave has failed; a failure of this batch's calls is recorded for the others.
+async fn attempt<'d, R: Registry>(
+    registry: &R,
+    repository: &str,
+    batch: &[&'d Decision],
+    failed: &FirstFailure,
+) -> Attempt<'d> {
+    if let Some(e) = first_failure(failed) {
+        return Attempt::NotAttempted(e);
+    }
+    let digests: Vec<String> = batch.iter().map(|d| d.image.digest.to_string()).collect();
+    let checked = match registry.recheck(repository, &digests).await {
+        Ok(recheck) => Checked::new(batch, &recheck),
+        Err(e) => {
+            record_failure(failed, &e);
+            return Attempt::NotReread(e);
+        }
+    };
+    if checked.unchanged.is_empty() {
+        return Attempt::Reread(checked, None);
+    }
+    let digests: Vec<String> = checked
+        .unchanged
+        .iter()
+        .map(|d| d.image.digest.to_string())
+        .collect();
+    let outcome = registry.delete_images(repository, &digests).await;
+    if let Err(e) = &outcome {
+        record_failure(failed, e);
+    }
+    Attempt::Reread(checked, Some(outcome))
+}
+
 impl<R: Registry> Deleter<'_, R> {
+    /// Holds back what follows a parent that is still there, then re-checks and deletes
+    /// the rest in batches, `concurrency` at a time; their results are counted in batch
+    /// order, so the report does not depend on which call answered first.
     async fn wave(&mut self, wave: &[Decision]) -> Result<(), AwsError> {
         let mut ready = Vec::new();
         for d in wave {
@@ -71,61 +178,60 @@ impl<R: Registry> Deleter<'_, R> {
                 None => ready.push(d),
             }
         }
-        let mut batches = ready.chunks(BATCH_LIMIT);
-        while let Some(batch) = batches.next() {
-            if let Err(e) = self.batch(batch).await {
-                for d in batches.flatten() {
-                    self.hold(d, format!("not attempted: {e}"));
-                }
-                return Err(e);
-            }
+        let failed = &FirstFailure::default();
+        let (registry, repository) = (self.registry, self.repository);
+        let attempts: Vec<_> = stream::iter(ready.chunks(BATCH_LIMIT))
+            .map(|batch| async move {
+                let attempt = attempt(registry, repository, batch, failed).await;
+                (batch, attempt)
+            })
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        for (batch, attempt) in attempts {
+            self.count(batch, attempt);
         }
-        Ok(())
+        match first_failure(failed) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
-    /// Re-reads one batch, then deletes what is unchanged.
-    async fn batch(&mut self, batch: &[&Decision]) -> Result<(), AwsError> {
-        let digests: Vec<String> = batch.iter().map(|d| d.image.digest.to_string()).collect();
-        let recheck = match self.registry.recheck(self.repository, &digests).await {
-            Ok(recheck) => recheck,
-            Err(e) => {
+    /// Counts one batch's attempt into the report.
+    fn count(&mut self, batch: &[&Decision], attempt: Attempt) {
+        let (checked, outcome) = match attempt {
+            Attempt::NotAttempted(e) => {
+                batch
+                    .iter()
+                    .for_each(|d| self.hold(d, format!("not attempted: {e}")));
+                return;
+            }
+            Attempt::NotReread(e) => {
                 batch
                     .iter()
                     .for_each(|d| self.hold(d, format!("not re-read: {e}")));
-                return Err(e);
+                return;
             }
+            Attempt::Reread(checked, outcome) => (checked, outcome),
         };
-        let now: HashMap<&Digest, &Image> =
-            recheck.present.iter().map(|i| (&i.digest, i)).collect();
-        let mut unchanged = Vec::new();
-        for d in batch {
-            let digest = &d.image.digest;
-            match now.get(digest) {
-                None => self.already_gone(digest),
-                Some(image) if tag_set(image) != tag_set(&d.image) => {
-                    let tags = image.tags.join(", ");
-                    self.hold(d, format!("tagged since it was planned (now: {tags})"));
-                }
-                Some(_) => unchanged.push(*d),
-            }
+        for d in checked.gone {
+            self.already_gone(&d.image.digest);
         }
-        if unchanged.is_empty() {
-            return Ok(());
+        for (d, tags) in checked.retagged {
+            self.hold(d, format!("tagged since it was planned (now: {tags})"));
         }
-        self.delete(&unchanged).await
+        match outcome {
+            None => {}
+            Some(Ok(outcome)) => self.deleted(&checked.unchanged, outcome),
+            Some(Err(e)) => checked
+                .unchanged
+                .iter()
+                .for_each(|d| self.hold(d, format!("not deleted: {e}"))),
+        }
     }
 
-    async fn delete(&mut self, batch: &[&Decision]) -> Result<(), AwsError> {
-        let digests: Vec<String> = batch.iter().map(|d| d.image.digest.to_string()).collect();
-        let outcome = match self.registry.delete_images(self.repository, &digests).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                batch
-                    .iter()
-                    .for_each(|d| self.hold(d, format!("not deleted: {e}")));
-                return Err(e);
-            }
-        };
+    /// Counts what one BatchDeleteImage call of `batch` did.
+    fn deleted(&mut self, batch: &[&Decision], outcome: DeleteOutcome) {
         let sizes: HashMap<&Digest, i64> = batch
             .iter()
             .map(|d| (&d.image.digest, d.image.size_bytes.unwrap_or(0)))
@@ -151,7 +257,6 @@ impl<R: Registry> Deleter<'_, R> {
                 _ => self.report.failures.push(failure),
             }
         }
-        Ok(())
     }
 
     fn already_gone(&mut self, digest: &Digest) {

@@ -20,6 +20,7 @@ use crate::model::ImageUse;
 use crate::report::{sink, InUseReport, RunReport};
 
 mod announce;
+mod bounded;
 mod cursor;
 pub mod deadline;
 mod delete;

@@ -11,8 +11,10 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::bounded::Bounded;
 use super::delete::delete;
 use super::RunOptions;
 use crate::aws::ecr::Registry;
@@ -75,7 +77,14 @@ pub(super) async fn run<R: Registry>(
     cursor: Option<&Position>,
 ) -> Result<RunReport, AwsError> {
     let clock = Instant::now();
-    let mut repositories = in_scope(registries, settings, options).await?;
+    // Every ECR call of the run takes one of these permits.
+    let permits = Semaphore::new(settings.max_concurrency);
+    let bounded: Vec<(&str, Bounded<R>)> = registries
+        .iter()
+        .map(|&(region, registry)| (region, Bounded::new(registry, &permits)))
+        .collect();
+    let bounded: Vec<(&str, &Bounded<R>)> = bounded.iter().map(|(r, b)| (*r, b)).collect();
+    let mut repositories = in_scope(&bounded, settings, options).await?;
     let requested_not_found = scope::not_found(
         options.repositories(),
         repositories.iter().map(|(_, _, r)| r.name.as_str()),
@@ -302,7 +311,8 @@ async fn sweep<R: Registry>(
     let granted = shared.take(plan.expired.len());
     let deferred = plan.expired.split_off(granted);
     report.deferred = deferred.iter().map(ExpiredImage::from).collect();
-    let deleted = carry_out(registry, &repo.name, &plan, options, report).await;
+    let concurrency = settings.max_concurrency;
+    let deleted = carry_out(registry, &repo.name, &plan, options, concurrency, report).await;
     let held: HashSet<Digest> = report
         .held_back
         .iter()
@@ -342,17 +352,19 @@ async fn read_manifests<R: Registry>(
         .collect())
 }
 
-/// Deletes the plan's expired images when the run deletes; previews them in a dry run; holds
-/// them back when a safety stop keeps a live run from deleting.
+/// Deletes the plan's expired images when the run deletes (up to `concurrency` batches of a
+/// wave at once); previews them in a dry run; holds them back when a safety stop keeps a
+/// live run from deleting.
 async fn carry_out<R: Registry>(
     registry: &R,
     repository: &str,
     plan: &Plan,
     options: &RunOptions,
+    concurrency: usize,
     report: &mut RepositoryReport,
 ) -> Result<(), AwsError> {
     if options.deletes() {
-        return delete(registry, repository, &plan.expired, report).await;
+        return delete(registry, repository, &plan.expired, concurrency, report).await;
     }
     if let Some(stop) = options.safety_stop() {
         report.held_back = held(&plan.expired, &format!("safety stop: {stop}"));
@@ -397,7 +409,7 @@ mod tests {
     use crate::decide::scope::{POLICY_TAG, SKIP_TAG};
     use crate::model::{Image, ImageUse};
     use crate::run::Overrides;
-    use crate::testing::{config, images, now, FakeRegistry as Fake, Vars};
+    use crate::testing::{config, images, now, CallSpan, FakeRegistry as Fake, Vars};
 
     fn settings(vars: Vars) -> Settings {
         config(vars).sweep
@@ -882,6 +894,152 @@ mod tests {
         );
         assert_eq!(report.repositories[0].deleted, 151);
         assert_eq!(fake.deleted()[0], "sha256:idx");
+    }
+
+    /// A live run over `fake` with `MAX_CONCURRENCY` set to `concurrency`.
+    async fn live_run_at(fake: &Fake, concurrency: &str) -> RunReport {
+        let cfg = settings(&[("MAX_CONCURRENCY", concurrency)]);
+        run_one(fake, &cfg, &live(), &InUse::default(), None, None).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delete_batches_run_concurrently_and_every_call_of_the_run_is_bounded() {
+        let fake = Fake {
+            images: vec![
+                ("web".into(), images("web", 1000, 30, None)),
+                ("api".into(), images("api", 500, 30, None)),
+            ],
+            call_delay: Duration::from_secs(1),
+            ..Fake::default()
+        };
+        let started = Instant::now();
+        let report = live_run_at(&fake, "3").await;
+
+        assert_eq!(report.totals.deleted, 1500);
+        assert_eq!(
+            fake.max_in_flight(),
+            3,
+            "the bound is reached and never exceeded"
+        );
+        // 15 batches of 100, each a re-check then a delete (1 s each): 30 calls, 3 at a
+        // time, take 10 s at best; web's 10 batches one after the other would take 20 s.
+        let elapsed = started.elapsed();
+        assert!(
+            (Duration::from_secs(10)..=Duration::from_secs(12)).contains(&elapsed),
+            "{elapsed:?}"
+        );
+        let deletes = fake.delete_spans.lock().expect("lock").clone();
+        let rechecks = fake.recheck_spans.lock().expect("lock").clone();
+        assert_eq!(deletes.len(), 15);
+        assert!(deletes.iter().all(|d| d.digests.len() == 100));
+        let unchecked: Vec<&CallSpan> = deletes
+            .iter()
+            .filter(|d| {
+                !rechecks
+                    .iter()
+                    .any(|r| r.digests == d.digests && r.answered < d.started)
+            })
+            .collect();
+        assert_eq!(
+            unchecked,
+            Vec::<&CallSpan>::new(),
+            "each delete re-checked just before"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_waves_stay_ordered_children_after_their_index_answered() {
+        let mut all = Vec::new();
+        let mut families = Vec::new();
+        for i in 0..150 {
+            let kids = images(&format!("k{i:03}-"), 2, 30, None);
+            let names: Vec<String> = kids.iter().map(|k| k.digest.to_string()).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let (idx, manifest) = index_of(&format!("idx{i:03}"), &[], &names);
+            families.push((idx.digest.clone(), names.join(" "), manifest));
+            all.push(idx);
+            all.extend(kids);
+        }
+        let fake = Fake {
+            images: vec![("web".into(), all)],
+            manifests: families.iter().map(|(_, _, m)| m.clone()).collect(),
+            call_delay: Duration::from_secs(1),
+            ..Fake::default()
+        };
+        let report = live_run_at(&fake, "4").await;
+
+        assert_eq!(report.repositories[0].deleted, 450);
+        // 150 indexes in 2 batches, then 300 children in 3.
+        assert_eq!(
+            fake.calls("delete"),
+            [
+                "delete web 100",
+                "delete web 50",
+                "delete web 100",
+                "delete web 100",
+                "delete web 100"
+            ]
+        );
+        let mut early = Vec::new();
+        for (idx, kids, _) in &families {
+            let index_answered = fake.delete_span(&idx.to_string()).answered;
+            for kid in kids.split(' ') {
+                if fake.delete_span(kid).started < index_answered {
+                    early.push(kid.to_owned());
+                }
+            }
+        }
+        assert_eq!(early, Vec::<String>::new(), "children deleted too early");
+        let spans = fake.delete_spans.lock().expect("lock").clone();
+        let last_index_answer = spans[..2].iter().map(|s| s.answered).max();
+        let first_child_start = spans[2..].iter().map(|s| s.started).min();
+        assert!(
+            last_index_answer < first_child_start,
+            "wave 2 starts after all of wave 1 answered: {spans:?}"
+        );
+        assert_eq!(fake.max_in_flight(), 3, "the 3 batches of wave 2 at once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_delete_call_stops_new_batches_and_holds_back_the_rest() {
+        let fake = Fake {
+            images: vec![("web".into(), images("old", 1000, 30, None))],
+            call_delay: Duration::from_secs(1),
+            // The oldest image: in the first batch.
+            refused: HashSet::from(["sha256:old0999".to_owned()]),
+            ..Fake::default()
+        };
+        let report = live_run_at(&fake, "2").await;
+
+        let web = &report.repositories[0];
+        // Batch 1 is refused (at once); batch 2, in flight, completes; no other starts.
+        assert_eq!(fake.calls("delete"), ["delete web 100", "delete web 100"]);
+        assert_eq!((web.deleted, fake.deleted().len()), (100, 100));
+        assert_eq!(web.held_back.len(), 900);
+        let not_deleted = web
+            .held_back
+            .iter()
+            .filter(|h| {
+                h.image
+                    .reason
+                    .starts_with("held back: not deleted: BatchDeleteImage")
+            })
+            .count();
+        let not_attempted = web
+            .held_back
+            .iter()
+            .filter(|h| {
+                h.image
+                    .reason
+                    .starts_with("held back: not attempted: BatchDeleteImage")
+            })
+            .count();
+        assert_eq!((not_deleted, not_attempted), (100, 800));
+        assert_eq!(web.held_back[0].image.image_digest, "sha256:old0999");
+        match &web.outcome {
+            Outcome::Failed(e) => assert_eq!(e.code(), "AccessDeniedException"),
+            other => panic!("expected an error, got {other:?}"),
+        }
     }
 
     #[tokio::test]
