@@ -89,15 +89,7 @@ pub(super) async fn run<R: Registry>(
         options.repositories(),
         repositories.iter().map(|(_, _, r)| r.name.as_str()),
     );
-    repositories.sort_by(|a, b| (&a.2.name, a.0).cmp(&(&b.2.name, b.0)));
-    match cursor {
-        Some(cursor) => scope::start_from(&mut repositories, cursor, |r| (&r.2.name, r.0)),
-        None => scope::rotate(&mut repositories, now),
-    }
-    let order: Vec<Position> = repositories
-        .iter()
-        .map(|(region, _, r)| Position::new(&r.name, region))
-        .collect();
+    let order = visiting_order(&mut repositories, cursor, now);
     let shared = Shared {
         in_use,
         budget: Mutex::new(settings.brakes.max_deletions_per_run),
@@ -130,6 +122,24 @@ pub(super) async fn run<R: Registry>(
     report.brakes = brakes_report(settings, &report);
     report.shard = options.shard();
     Ok(report)
+}
+
+/// Puts the repositories in the order the run starts them: by name, then region, from the
+/// cursor (or the stateless rotation of `now`), wrapping around; returns that order.
+fn visiting_order<R>(
+    repositories: &mut [(&str, R, Repository)],
+    cursor: Option<&Position>,
+    now: DateTime<Utc>,
+) -> Vec<Position> {
+    repositories.sort_by(|a, b| (&a.2.name, a.0).cmp(&(&b.2.name, b.0)));
+    match cursor {
+        Some(cursor) => scope::start_from(repositories, cursor, |r| (&r.2.name, r.0)),
+        None => scope::rotate(repositories, now),
+    }
+    repositories
+        .iter()
+        .map(|(region, _, r)| Position::new(&r.name, region))
+        .collect()
 }
 
 /// Every region's repositories in the run's scope, with their region and registry.
