@@ -19,8 +19,9 @@
 //!      unreadable index manifest keeps every untagged image of the repository.
 //!
 //! 4. [`brakes::tagged_brake`]: a plan that would delete too large a share of a repository's
-//!    tagged images is not carried out; [`scope::rotate`] makes successive runs start from
-//!    different repositories, so none waits forever behind a deadline or the deletion brake.
+//!    tagged images is not carried out; [`scope::start_from`] starts a run where the last
+//!    one stopped (the cursor; [`scope::rotate`] without one), so none waits forever behind
+//!    a deadline or the deletion brake.
 //!
 //! [`policy`] parses and validates ECR lifecycle-policy documents with ECR's own rules.
 
