@@ -26,6 +26,7 @@ use ecr_janitor::aws::functions::{
 use ecr_janitor::aws::MAX_ATTEMPTS;
 
 const THROTTLED: &str = r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#;
+const DENIED: &str = r#"{"__type":"AccessDeniedException","message":"not authorized"}"#;
 const REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/worker";
 
 fn lambda(rules: &[&Rule]) -> LambdaClient {
@@ -322,10 +323,7 @@ async fn access_denied_is_an_error_with_its_code_and_not_retried() {
     let [functions, versions, _, _] = worker_rules(qualifiers);
     let denied = mock!(Client::get_function)
         .sequence()
-        .http_status(
-            403,
-            Some(r#"{"__type":"AccessDeniedException","message":"not authorized"}"#.into()),
-        )
+        .http_status(403, Some(DENIED.into()))
         .repeatedly()
         .build();
     let client = lambda(&[&functions, &versions, &denied]);
@@ -393,10 +391,7 @@ async fn cursor_calls_retry_throttling_and_report_access_denied_by_operation() {
         .build();
     let denied = mock!(Client::tag_resource)
         .sequence()
-        .http_status(
-            403,
-            Some(r#"{"__type":"AccessDeniedException","message":"not authorized"}"#.into()),
-        )
+        .http_status(403, Some(DENIED.into()))
         .repeatedly()
         .build();
     let client = lambda(&[&tags, &denied]);
