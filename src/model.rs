@@ -168,12 +168,17 @@ impl serde::Serialize for Digest {
 /// string per image: a repository of 100,000 images would otherwise hold 100,000 copies.
 pub type MediaType = Cow<'static, str>;
 
+/// An OCI image index (multi-platform image, buildx output), whose children must be read.
+pub const OCI_IMAGE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// A Docker manifest list, the older form of an image index.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
 /// Manifest media types ECR stores, shared by every image that has one of them.
 const KNOWN_MEDIA_TYPES: [&str; 4] = [
     "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
+    OCI_IMAGE_INDEX,
     "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
+    DOCKER_MANIFEST_LIST,
 ];
 
 /// `media_type` as a [`MediaType`]: a shared constant when it is a known one.

@@ -16,13 +16,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Deserialize;
 
 use super::plan::{Decision, Plan, Reason};
-use crate::model::{Digest, Image};
+use crate::model::{Digest, Image, DOCKER_MANIFEST_LIST, OCI_IMAGE_INDEX};
 
 /// `imageManifestMediaType`s of image indexes, whose children must be read.
-pub const INDEX_MEDIA_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
+pub const INDEX_MEDIA_TYPES: [&str; 2] = [OCI_IMAGE_INDEX, DOCKER_MANIFEST_LIST];
 
 /// Index digest → its manifest's text, or why it could not be read.
 pub type Manifests = HashMap<String, Result<String, String>>;
