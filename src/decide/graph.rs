@@ -9,9 +9,10 @@
 //!
 //! [`follow`] then decides each follower from the images it follows, transitively: a
 //! follower is kept when anything it follows is kept, and expires (in a later delete wave)
-//! when everything it follows expires or, for a referrer, is absent.
+//! when everything it follows expires. A referrer whose subject is not in the repository
+//! follows nothing: the policy decides it, as ECR would.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Deserialize;
 
@@ -66,6 +67,18 @@ fn legacy_subject(tag: &str) -> Option<Digest> {
         .then(|| Digest::from(format!("sha256:{hex}")))
 }
 
+/// The images a referrer describes (its `subjectManifestDigest` and the subjects its legacy
+/// cosign tags name), other than itself; None for an image that describes nothing.
+fn subjects(image: &Image) -> Option<Vec<Digest>> {
+    let legacy = image.tags.iter().filter_map(|t| legacy_subject(t));
+    let own = image.subject.iter().map(|s| Digest::clone(s));
+    let mut subjects: Vec<Digest> = own.chain(legacy).collect();
+    subjects.sort();
+    subjects.dedup();
+    subjects.retain(|s| *s != image.digest);
+    (!subjects.is_empty()).then_some(subjects)
+}
+
 /// How an image follows another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
@@ -85,9 +98,13 @@ impl Graph {
         let mut parents: HashMap<Digest, Vec<(Link, Digest)>> = HashMap::new();
         let mut unreadable = Vec::new();
         let indexes: Vec<&Image> = images.iter().filter(|i| is_index(i)).collect();
-        // Only index children need the set of digests present: most repositories have none.
-        let present: BTreeSet<&Digest> = match indexes.is_empty() {
-            true => BTreeSet::new(),
+        let referrers: Vec<(&Digest, Vec<Digest>)> = images
+            .iter()
+            .filter_map(|image| Some((&image.digest, subjects(image)?)))
+            .collect();
+        // Links are only made to images present: most repositories have none to make.
+        let present: HashSet<&Digest> = match indexes.is_empty() && referrers.is_empty() {
+            true => HashSet::new(),
             false => images.iter().map(|i| &i.digest).collect(),
         };
         for index in indexes {
@@ -112,17 +129,12 @@ impl Graph {
                 }),
             }
         }
-        for image in images {
-            let legacy = image.tags.iter().filter_map(|t| legacy_subject(t));
-            let own = image.subject.iter().map(|s| Digest::clone(s));
-            let mut subjects: Vec<Digest> = own.chain(legacy).collect();
-            if subjects.is_empty() {
-                continue;
-            }
-            subjects.sort();
-            subjects.dedup();
-            for subject in subjects.into_iter().filter(|s| *s != image.digest) {
-                let entry = parents.entry(image.digest.clone()).or_default();
+        // A referrer whose subject is absent follows nothing: the policy decides it like any
+        // other image. Its subject may live in another repository (cosign's
+        // COSIGN_REPOSITORY), or have been pushed during the listing and missed by it.
+        for (digest, subjects) in referrers {
+            for subject in subjects.into_iter().filter(|s| present.contains(s)) {
+                let entry = parents.entry(digest.clone()).or_default();
                 entry.push((Link::Referrer, subject));
             }
         }
@@ -252,7 +264,7 @@ impl Resolver<'_> {
                 let mut decision = match p {
                     Pending::Decided(d) => d,
                     Pending::Follower(image) => {
-                        let reason = follower_expiry(parents, |d| self.present(d));
+                        let reason = follower_expiry(parents);
                         Decision::new(image, None, reason)
                     }
                 };
@@ -286,8 +298,8 @@ fn expires(reason: &Reason) -> bool {
     )
 }
 
-/// Why a follower whose parents all expire (or, for a referrer, are absent) expires too.
-fn follower_expiry(parents: &[(Link, Digest)], present: impl Fn(&Digest) -> bool) -> Reason {
+/// Why a follower whose parents all expire expires too.
+fn follower_expiry(parents: &[(Link, Digest)]) -> Reason {
     let indexes: Vec<&Digest> = parents
         .iter()
         .filter(|(link, _)| *link == Link::Child)
@@ -299,17 +311,10 @@ fn follower_expiry(parents: &[(Link, Digest)], present: impl Fn(&Digest) -> bool
             indexes: indexes.len(),
         };
     }
-    let Some((_, subject)) = parents.first() else {
-        return Reason::Orphan {
-            subject: Box::from(""),
-        };
-    };
-    let present = present(subject);
-    let subject = subject.to_string().into();
-    if present {
-        Reason::SubjectExpired { subject }
-    } else {
-        Reason::Orphan { subject }
+    // A follower has a parent: it is in the graph for that.
+    let subject = parents.first().map(|(_, s)| s.to_string());
+    Reason::SubjectExpired {
+        subject: subject.unwrap_or_default().into(),
     }
 }
 
@@ -578,24 +583,42 @@ mod tests {
     }
 
     #[test]
-    fn referrers_follow_their_subject_and_orphans_expire() {
+    fn referrers_follow_their_subject() {
         let images = vec![
             image("kept", &["v1"], 60),
             referrer("kept-sig", "kept", 60),
             image("old", &[], 60),
             referrer("old-sbom", "old", 1),
-            referrer("orphan", "absent", 1),
         ];
         let (expired, kept) = run(images, &Manifests::new());
+        assert_eq!(expired, [("old".into(), 0), ("old-sbom".into(), 1)]);
+        assert_eq!(names(&kept), ["kept", "kept-sig"]);
+    }
+
+    /// The subject of a referrer that is not in the repository may be in another one
+    /// (cosign's COSIGN_REPOSITORY), or pushed while the repository was being listed: the
+    /// policy decides the referrer, as it decides any image.
+    #[test]
+    fn a_referrer_whose_subject_is_absent_is_decided_by_the_policy() {
+        let elsewhere = "c".repeat(64);
+        let images = vec![
+            referrer("fresh", "absent", 1),
+            referrer("stale", "absent", 20),
+            image("sig", &[&format!("sha256-{elsewhere}.sig")], 60),
+            image("old-sig", &[&format!("old-sha256-{elsewhere}.sig")], 60),
+        ];
+        let (expired, kept) = run(images, &Manifests::new());
+        assert_eq!(expired, [("old-sig".into(), 0), ("stale".into(), 0)]);
         assert_eq!(
-            expired,
+            kept,
             [
-                ("old".into(), 0),
-                ("orphan".into(), 0),
-                ("old-sbom".into(), 1)
+                ("sig".into(), "no rule selects it".into()),
+                (
+                    "fresh".into(),
+                    "rule 2 selects it but it is within its limits".into()
+                )
             ]
         );
-        assert_eq!(names(&kept), ["kept", "kept-sig"]);
     }
 
     #[test]

@@ -88,11 +88,6 @@ pub enum Reason {
         /// The expiring subject.
         subject: Box<str>,
     },
-    /// Expired: it refers to an image that is not in the repository.
-    Orphan {
-        /// The missing subject.
-        subject: Box<str>,
-    },
     /// Kept: an ECS task or service, or a Lambda function, uses it.
     InUse {
         /// Who uses it, e.g. `ECS service prod/api`.
@@ -170,9 +165,6 @@ fn fmt_follower(reason: &Reason, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         }
         Reason::SubjectExpired { subject } => {
             write!(f, "refers to {subject}, which expires")
-        }
-        Reason::Orphan { subject } => {
-            write!(f, "refers to {subject}, which is not in the repository")
         }
         Reason::InUse { user } => write!(f, "in use by {user}"),
         Reason::ManifestUnreadable { index } => write!(

@@ -85,7 +85,8 @@ def buildx_history(emu, repo: str, now: datetime, rng: random.Random) -> set[str
     that keeps its `v1.N` tag (and a legacy `sha256-….sig` signature). One signature of an
     index deleted by hand long ago is left orphaned. Returns the digests a default sweep
     deletes: every superseded index past the retention, with its children and signatures,
-    and the orphan; everything behind a tag stays, children and signatures included."""
+    and the orphan (nine weeks old, so the untagged rule expires it); everything behind a
+    tag stays, children and signatures included."""
     expires = set()
     for week in range(8, 0, -1):
         when = now - timedelta(weeks=week, hours=rng.uniform(1, 20))

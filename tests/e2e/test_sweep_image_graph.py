@@ -88,19 +88,43 @@ def test_a_signature_of_a_kept_image_is_kept_whatever_its_age(janitor, emu):
     assert remaining(emu, "app") == {image, sig, sbom}
 
 
-def test_a_referrer_of_an_expiring_or_absent_image_goes_after_it(janitor, emu):
+def test_a_referrer_of_an_expiring_image_goes_after_it(janitor, emu):
     old = emu.push_image("app", pushed_at=days_ago(40))
     sig = emu.push_referrer("app", old, pushed_at=days_ago(1))
-    orphan = emu.push_referrer("app", "sha256:" + "0" * 64, pushed_at=days_ago(1))
     keep = emu.push_image("app", pushed_at=days_ago(1))
     report = sweep_checked(janitor, emu, env=LIVE)
     assert remaining(emu, "app") == {keep}
     reasons = {e["imageDigest"]: e["reason"] for e in repo_entry(report, "app")["expired"]}
     assert reasons[sig] == f"refers to {old}, which expires"
-    assert reasons[orphan] == f"refers to sha256:{'0' * 64}, which is not in the repository"
     # The subject is deleted in an earlier call than its signature.
     deletes = [r for r in emu.request_log() if r.action == "BatchDeleteImage"]
     assert len(deletes) == 2
+
+
+def test_a_referrer_whose_subject_is_not_in_the_repository_is_decided_by_the_policy(janitor, emu):
+    # Its subject may have been pushed while the janitor listed the repository, or live in
+    # another repository (cosign's COSIGN_REPOSITORY): the untagged rule decides it by age.
+    absent = "sha256:" + "0" * 64
+    emu.create_repository("app")
+    fresh = emu.push_referrer("app", absent, pushed_at=days_ago(1))
+    stale = emu.push_referrer("app", absent, pushed_at=days_ago(40))
+    dry = sweep_checked(janitor, emu)
+    assert kept_reason(dry, "app", fresh) == "rule 1 selects it but it is within its limits"
+    reasons = {e["imageDigest"]: e["reason"] for e in repo_entry(dry, "app")["expired"]}
+    assert reasons == {stale: "rule 1: untagged, pushed 40 days ago (limit 14 days)"}
+    sweep_checked(janitor, emu, env=LIVE)
+    assert remaining(emu, "app") == {fresh}
+
+
+def test_signatures_kept_in_their_own_repository_are_tagged_images_there(janitor, emu):
+    # COSIGN_REPOSITORY=signatures: cosign tags each signature sha256-<hex>.sig in a
+    # repository that holds none of the images it signs.
+    image = emu.push_image("app", ["v1"], pushed_at=days_ago(90))
+    sig = emu.push_cosign_legacy("signatures", image, pushed_at=days_ago(90))
+    dry = sweep_checked(janitor, emu)
+    assert kept_reason(dry, "signatures", sig) == "no rule selects it"
+    sweep_checked(janitor, emu, env=LIVE)
+    assert remaining(emu, "signatures") == {sig}
 
 
 def test_a_legacy_cosign_tag_follows_its_image_not_the_policy(janitor, emu):
