@@ -114,6 +114,21 @@ mod tests {
         }
     }
 
+    /// Repositories `r0`, `r1`, … each with one image a default sweep expires.
+    fn numbered(count: usize) -> FakeRegistry {
+        let names: Vec<String> = (0..count).map(|i| format!("r{i}")).collect();
+        registry(&names, 1)
+    }
+
+    /// The run read the cursor once and wrote nothing.
+    fn assert_read_only(janitor: &Fake) {
+        assert_eq!(
+            janitor.cursor.calls(),
+            [format!("load {ARN} {KEY}")],
+            "no write"
+        );
+    }
+
     fn live(vars: Vars, registry: FakeRegistry) -> Fake {
         let vars = [&[("DRY_RUN", "false")][..], vars].concat();
         janitor(&vars, registry, FakeCompute::default())
@@ -215,8 +230,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_cursor_that_cannot_be_read_or_saved_never_fails_the_run_or_its_deletions() {
-        let names: Vec<String> = (0..4).map(|i| format!("r{i}")).collect();
-        let mut janitor = live(&[("MAX_CONCURRENCY", "1")], registry(&names, 1));
+        let mut janitor = live(&[("MAX_CONCURRENCY", "1")], numbered(4));
         janitor.cursor.load_denied = true;
         janitor.cursor.save_denied = true;
         let report = invoke(&janitor, ARN, 2, serde_json::Value::Null).await;
@@ -237,8 +251,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn dry_runs_read_the_cursor_and_never_move_it() {
-        let names: Vec<String> = (0..4).map(|i| format!("r{i}")).collect();
-        let janitor = live(&[("MAX_CONCURRENCY", "1")], registry(&names, 1));
+        let janitor = live(&[("MAX_CONCURRENCY", "1")], numbered(4));
         janitor
             .cursor
             .tags
@@ -253,17 +266,12 @@ mod tests {
             (cursor.started_at.as_deref(), cursor.next),
             (Some("us-east-1:r2"), None)
         );
-        assert_eq!(
-            janitor.cursor.calls(),
-            [format!("load {ARN} {KEY}")],
-            "no write"
-        );
+        assert_read_only(&janitor);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_qualified_arn_keeps_the_functions_cursor_and_each_shard_its_own() {
-        let names: Vec<String> = (0..4).map(|i| format!("r{i}")).collect();
-        let janitor = live(&[("MAX_CONCURRENCY", "1")], registry(&names, 1));
+        let janitor = live(&[("MAX_CONCURRENCY", "1")], numbered(4));
         let shard = serde_json::json!({"shard": {"index": 0, "count": 1}});
         let report = invoke(&janitor, &format!("{ARN}:live"), 1, shard).await;
         let next = report.cursor.and_then(|c| c.next).expect("saved");
@@ -280,30 +288,24 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_safety_stop_reads_the_cursor_and_never_moves_it() {
-        let names: Vec<String> = (0..4).map(|i| format!("r{i}")).collect();
         let denied = FakeCompute {
             denied: true,
             ..FakeCompute::default()
         };
         let janitor = janitor(
             &[("DRY_RUN", "false"), ("MAX_CONCURRENCY", "1")],
-            registry(&names, 1),
+            numbered(4),
             denied,
         );
         let report = invoke(&janitor, ARN, 1, serde_json::Value::Null).await;
         assert!(report.safety_stop.is_some() && !report.complete);
         assert_eq!(report.cursor.and_then(|c| c.next), None);
-        assert_eq!(
-            janitor.cursor.calls(),
-            [format!("load {ARN} {KEY}")],
-            "no write"
-        );
+        assert_read_only(&janitor);
     }
 
     #[tokio::test(start_paused = true)]
     async fn without_a_function_arn_the_run_starts_from_the_rotation_and_says_why() {
-        let names: Vec<String> = (0..3).map(|i| format!("r{i}")).collect();
-        let janitor = live(&[], registry(&names, 1));
+        let janitor = live(&[], numbered(3));
         let report = invoke(&janitor, "function-arn", 0, serde_json::Value::Null).await;
         assert_eq!(report.totals.deleted, 3);
         let error = report.cursor.and_then(|c| c.error).expect("an error");
