@@ -189,10 +189,6 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    fn present(&self, digest: &Digest) -> bool {
-        self.status.contains_key(digest) || self.pending.contains_key(digest)
-    }
-
     fn resolve(&mut self, digest: &Digest) -> Status {
         if let Some(status) = self.status.get(digest) {
             return status.clone();
@@ -202,10 +198,9 @@ impl Resolver<'_> {
         let parents = self.graph.parents.get(digest).cloned().unwrap_or_default();
         let mut kept_by = None;
         let mut wave = None;
+        // Every parent is in the repository (the graph links nothing else), so each is
+        // pending or resolved (one that was neither would resolve as kept).
         for (link, parent) in &parents {
-            if !self.present(parent) {
-                continue;
-            }
             match self.resolve(parent) {
                 Status::Kept(tag) => {
                     kept_by.get_or_insert((*link, parent.clone(), tag));
