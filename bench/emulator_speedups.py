@@ -31,11 +31,14 @@ What changes here, and why the answers stay the same:
   expression (~10 ms for a page of 1,000 imageDetails): a JSON body that does not contain
   the text ``<RequestId>`` cannot match, so the search is skipped for it (the request id
   header is still generated the same way).
-* moto's model base class keeps every instance it ever made in ``instances_tracked`` (for
-  its reset and its debug dump); DescribeImages copies each listed image, so a listing of
-  100,000 images leaves 100,000 copies there, and the garbage collector walks them all
-  ever after. The copies a DescribeImages call made are dropped from that list when the
-  call returns (they are never used again).
+* DescribeImages copies each image it answers with (``copy.copy``), which for a moto model
+  goes through pickling's protocol and moto's instance tracker: ~20 µs an image, 20 ms for
+  a page of 1,000. ``Image.__copy__`` makes the same copy directly, and leaves it out of
+  moto's ``instances_tracked`` (kept for moto's reset and debug dump: a listing of 100,000
+  images would leave 100,000 copies there, which the garbage collector then walks ever
+  after; the copies are never used again).
+* BatchDeleteImage's answer is written with ``json.dumps`` instead of moto's serializer,
+  which walks the response shape field by field (~4 ms for 100 image ids): the same text.
 * A DescribeImages body is assembled from each imageDetail's cached JSON text instead of
   ``json.dumps`` of the whole document each time: the same text (``json.dumps`` writes a
   dict as its items joined by ``", "``, in insertion order).
@@ -298,6 +301,43 @@ def _install_patches() -> None:
 
     ECRBackend.batch_delete_image = batch_delete_image
 
+    class DeletedIds(ActionResult):
+        """A BatchDeleteImage answer written with ``json.dumps``, in the shape's member
+        order, as moto's serializer writes it."""
+
+        def execute_result(self, context: Any) -> Any:
+            result = self.result
+            status, headers, _ = ActionResult({}).execute_result(context)
+            body = json.dumps({"imageIds": [_in_order(i, _ID_MEMBERS) for i in result["imageIds"]],
+                               "failures": [_failure(f) for f in result["failures"]]})
+            if _checking:
+                _, _, expected = ActionResult(result).execute_result(context)
+                assert body == expected, "written BatchDeleteImage body differs"
+            if "Content-Length" in headers:
+                headers["Content-Length"] = str(len(body.encode("utf-8")))
+            return status, headers, body
+
+    original_delete_response = ECRResponse.batch_delete_image
+
+    def batch_delete_response(self: Any) -> Any:
+        result = original_delete_response(self)
+        if _enabled and isinstance(result, ActionResult) and _plain_delete_result(result.result):
+            return DeletedIds(result.result)
+        return result
+
+    ECRResponse.batch_delete_image = batch_delete_response
+
+    # What copy.copy made before (BaseModel.__new__ tracked it), without pickling's protocol;
+    # with the speed-ups on, untracked.
+    def copy_image(self: Any) -> Any:
+        duplicate = object.__new__(type(self))
+        duplicate.__dict__.update(self.__dict__)
+        if not _enabled:
+            type(self).instances_tracked.append(duplicate)
+        return duplicate
+
+    ecr_models.Image.__copy__ = copy_image
+
     original_paginate = ecr_emulator._paginate
 
     def paginate(items: list[Any], key: Any, max_results: Any = None, next_token: Optional[str] = None,
@@ -354,16 +394,6 @@ def _install_patches() -> None:
 
     def describe_images(self: Any) -> Any:
         _listing.source = None
-        tracked = ecr_models.Image.instances_tracked
-        before = len(tracked)
-        try:
-            return _describe_images(self)
-        finally:
-            if _enabled and len(tracked) > before:
-                # The copies made for this response: never used again.
-                del tracked[before:]
-
-    def _describe_images(self: Any) -> Any:
         if _enabled and not self._get_param("imageIds"):
             name = self._get_param("repositoryName")
             status = (self._get_param("filter") or {}).get("tagStatus") or "ANY"
@@ -380,6 +410,34 @@ def _install_patches() -> None:
         return result
 
     ECRResponse.describe_images = describe_images
+
+
+_ID_MEMBERS = ("imageDigest", "imageTag")
+_FAILURE_MEMBERS = ("imageId", "failureCode", "failureReason")
+
+
+def _in_order(fields: dict[str, Any], members: tuple[str, ...]) -> dict[str, Any]:
+    """The fields moto's serializer writes (the shape's members with a value), in its order."""
+    return {name: fields[name] for name in members if fields.get(name) is not None}
+
+
+def _failure(failure: dict[str, Any]) -> dict[str, Any]:
+    written = _in_order(failure, _FAILURE_MEMBERS)
+    if "imageId" in written:
+        written["imageId"] = _in_order(written["imageId"], _ID_MEMBERS)
+    return written
+
+
+def _plain_delete_result(result: Any) -> bool:
+    """A BatchDeleteImage result of only image ids and failures with text values, which
+    ``DeletedIds`` writes as moto would."""
+    if not (isinstance(result, dict) and set(result) == {"imageIds", "failures"}):
+        return False
+    ids = result["imageIds"] + [f.get("imageId") or {} for f in result["failures"]]
+    fields = [(i, _ID_MEMBERS) for i in ids] + [(f, _FAILURE_MEMBERS) for f in result["failures"]]
+    return all(isinstance(d, dict) and set(d) <= set(members)
+               and all(isinstance(v, str) for k, v in d.items() if k != "imageId")
+               for d, members in fields)
 
 
 def _detail_key(detail: Any) -> tuple:
