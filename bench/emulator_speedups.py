@@ -313,9 +313,7 @@ def _install_patches() -> None:
             if _checking:
                 _, _, expected = ActionResult(result).execute_result(context)
                 assert body == expected, "written BatchDeleteImage body differs"
-            if "Content-Length" in headers:
-                headers["Content-Length"] = str(len(body.encode("utf-8")))
-            return status, headers, body
+            return _with_body(status, headers, body)
 
     original_delete_response = ECRResponse.batch_delete_image
 
@@ -388,9 +386,7 @@ def _install_patches() -> None:
             if _checking:
                 document["imageDetails"] = [_detail_cache[k][0] for k in keys]
                 assert body == json.dumps(document), "assembled DescribeImages body differs"
-            if "Content-Length" in headers:
-                headers["Content-Length"] = str(len(body.encode("utf-8")))
-            return status, headers, body
+            return _with_body(status, headers, body)
 
     def describe_images(self: Any) -> Any:
         _listing.source = None
@@ -410,6 +406,13 @@ def _install_patches() -> None:
         return result
 
     ECRResponse.describe_images = describe_images
+
+
+def _with_body(status: Any, headers: Any, body: str) -> Any:
+    """moto's response with a body written here: its Content-Length (when set) follows."""
+    if "Content-Length" in headers:
+        headers["Content-Length"] = str(len(body.encode("utf-8")))
+    return status, headers, body
 
 
 _ID_MEMBERS = ("imageDigest", "imageTag")
