@@ -40,7 +40,7 @@ impl fmt::Display for TaggedBrake {
 /// images. Untagged images do not count.
 pub fn tagged_brake(plan: &Plan, limit: Option<u32>) -> Option<TaggedBrake> {
     let limit = limit?;
-    let tagged = |d: &&super::plan::Decision| !d.image.tags.is_empty();
+    let tagged = |d: &&super::plan::Decision| !plan.image(d).tags.is_empty();
     let expiring: Vec<_> = plan.expired.iter().filter(tagged).collect();
     let total = expiring.len() + plan.kept.iter().filter(tagged).count();
     if expiring.is_empty() || expiring.len() * 100 <= total * limit as usize {
@@ -69,24 +69,27 @@ mod tests {
     use crate::model::Image;
     use crate::testing::now;
 
-    fn decision(name: &str, tagged: bool, rule: Option<u32>) -> Decision {
+    /// A decision on a new image of `plan`, named `name`.
+    fn decision(plan: &mut Plan, name: &str, tagged: bool, rule: Option<u32>) -> Decision {
         let tags = if tagged {
             vec![format!("t-{name}")]
         } else {
             vec![]
         };
-        Decision::new(Image::plain(name, tags, now()), rule, Reason::Unselected)
+        plan.images.push(Image::plain(name, tags, now()));
+        let listed = plan.images.len() as u32 - 1;
+        Decision::new(listed, rule, Reason::Unselected)
     }
 
     fn plan(expired: &[(bool, Option<u32>)], kept_tagged: usize, kept_untagged: usize) -> Plan {
         let mut plan = Plan::default();
         for (i, (tagged, rule)) in expired.iter().enumerate() {
-            plan.expired
-                .push(decision(&format!("e{i}"), *tagged, *rule));
+            let decision = decision(&mut plan, &format!("e{i}"), *tagged, *rule);
+            plan.expired.push(decision);
         }
         for i in 0..kept_tagged + kept_untagged {
-            plan.kept
-                .push(decision(&format!("k{i}"), i < kept_tagged, Some(1)));
+            let decision = decision(&mut plan, &format!("k{i}"), i < kept_tagged, Some(1));
+            plan.kept.push(decision);
         }
         plan
     }

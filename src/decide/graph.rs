@@ -162,24 +162,25 @@ enum Status {
     Expired(u32),
 }
 
-/// An image not decided yet: by the policy (it stands alone), or not at all (it follows).
+/// An image not settled yet: decided by the policy (it stands alone), or not at all (it
+/// follows; by its place in the listing).
 enum Pending {
     Decided(Decision),
-    Follower(Image),
+    Follower(u32),
 }
 
 impl Pending {
-    fn image(&self) -> &Image {
+    fn listed(&self) -> u32 {
         match self {
-            Pending::Decided(d) => &d.image,
-            Pending::Follower(image) => image,
+            Pending::Decided(d) => d.listed,
+            Pending::Follower(listed) => *listed,
         }
     }
 }
 
 /// Decides every image that takes part in the graph, parents first, each once; images
-/// that take no part are settled as they come. Images move (never copied) from `pending`
-/// into the plan.
+/// that take no part are settled as they come. Decisions move from `pending` into the plan,
+/// which holds the images.
 struct Resolver<'a> {
     graph: &'a Graph,
     protected: &'a BTreeMap<Digest, String>,
@@ -224,11 +225,10 @@ impl Resolver<'_> {
         kept_by: Option<(Link, Digest, Option<Box<str>>)>,
         wave: u32,
     ) -> Status {
-        let own_tag = pending.image().tags.first().map(|t| Box::from(t.as_str()));
-        let user = self
-            .protected
-            .get(&pending.image().digest)
-            .map(|u| u.as_str().into());
+        let image = &self.plan.images[pending.listed() as usize];
+        let own_tag = image.tags.first().map(|t| Box::from(t.as_str()));
+        let user = self.protected.get(&image.digest).map(|u| u.as_str().into());
+        let untagged = image.tags.is_empty();
         let held = self
             .graph
             .unreadable
@@ -250,7 +250,7 @@ impl Resolver<'_> {
                 };
                 (keep(p, reason), Status::Kept(tag.or(own_tag)))
             }
-            (p, None, None) if held.is_some() && p.image().tags.is_empty() => {
+            (p, None, None) if held.is_some() && untagged => {
                 let index = held.unwrap_or_default();
                 let reason = Reason::ManifestUnreadable { index };
                 (keep(p, reason), Status::Kept(None))
@@ -258,9 +258,8 @@ impl Resolver<'_> {
             (p, None, None) => {
                 let mut decision = match p {
                     Pending::Decided(d) => d,
-                    Pending::Follower(image) => {
-                        let reason = follower_expiry(parents);
-                        Decision::new(image, None, reason)
+                    Pending::Follower(listed) => {
+                        Decision::new(listed, None, follower_expiry(parents))
                     }
                 };
                 decision.wave = wave;
@@ -278,11 +277,7 @@ impl Resolver<'_> {
 
 /// A kept decision on a pending image, for `reason`.
 fn keep(pending: Pending, reason: Reason) -> Decision {
-    let image = match pending {
-        Pending::Decided(d) => d.image,
-        Pending::Follower(image) => image,
-    };
-    Decision::new(image, None, reason)
+    Decision::new(pending.listed(), None, reason)
 }
 
 /// Whether a policy decision expires the image (the policy's own reasons only).
@@ -317,16 +312,16 @@ fn follower_expiry(parents: &[(Link, Digest)]) -> Reason {
 /// (`protected`: digest → who uses it) is kept whatever the policy says, then each image
 /// that follows others (index children, referrers) follows them. With an unreadable index
 /// manifest, no untagged image expires.
+/// `decide_alone` plans the images that its second argument says stand alone.
 pub fn follow(
-    mut images: Vec<Image>,
+    images: Vec<Image>,
     manifests: &Manifests,
     protected: &BTreeMap<Digest, String>,
-    decide_alone: impl FnOnce(Vec<Image>) -> Plan,
+    decide_alone: impl FnOnce(Vec<Image>, &dyn Fn(&Image) -> bool) -> Plan,
 ) -> Plan {
     let graph = Graph::new(&images, manifests);
-    // In place: a repository's images are its largest allocation, so none is copied whole.
-    let followers: Vec<Image> = images.extract_if(.., |i| !graph.stands_alone(i)).collect();
-    let mut by_policy = decide_alone(images);
+    let mut by_policy = decide_alone(images, &|image| graph.stands_alone(image));
+    let followers = graph.followers(&by_policy.images);
     let (mut pending, changed) = graph.take_changed(&mut by_policy, protected);
     let mut resolver = Resolver {
         graph: &graph,
@@ -345,7 +340,7 @@ pub fn follow(
     pending.extend(
         followers
             .into_iter()
-            .map(|image| (image.digest.clone(), Pending::Follower(image))),
+            .map(|(digest, listed)| (digest, Pending::Follower(listed))),
     );
     let linked: Vec<Digest> = pending.keys().cloned().collect();
     resolver.pending = pending;
@@ -362,6 +357,18 @@ pub fn follow(
 }
 
 impl Graph {
+    /// The images that follow others, by digest and place in the listing.
+    fn followers(&self, images: &[Image]) -> Vec<(Digest, u32)> {
+        if self.parents.is_empty() {
+            return Vec::new();
+        }
+        let listed = images.iter().zip(0u32..);
+        listed
+            .filter(|(image, _)| !self.stands_alone(image))
+            .map(|(image, at)| (image.digest.clone(), at))
+            .collect()
+    }
+
     /// Takes out of the policy's plan the decisions the graph may change: those of linked
     /// images (a parent or a follower), to resolve, and expired ones that are in use or held
     /// by an unreadable index (untagged), to settle. The rest stay where they are, in order.
@@ -370,6 +377,10 @@ impl Graph {
         plan: &mut Plan,
         protected: &BTreeMap<Digest, String>,
     ) -> (HashMap<Digest, Pending>, Vec<Decision>) {
+        let held = !self.unreadable.is_empty();
+        if self.parents.is_empty() && protected.is_empty() && !held {
+            return (HashMap::new(), Vec::new());
+        }
         let linked: BTreeSet<&Digest> = self
             .parents
             .iter()
@@ -377,19 +388,20 @@ impl Graph {
                 std::iter::once(child).chain(parents.iter().map(|(_, p)| p))
             })
             .collect();
-        let is_linked = |d: &Decision| linked.contains(&d.image.digest);
-        let held = !self.unreadable.is_empty();
+        let images = &plan.images;
+        let image = |d: &Decision| &images[d.listed as usize];
+        let is_linked = |d: &Decision| linked.contains(&image(d).digest);
         let kept = plan.kept.extract_if(.., |d| is_linked(d));
         let expired = plan.expired.extract_if(.., |d| {
             is_linked(d)
-                || protected.contains_key(&d.image.digest)
-                || (held && d.image.tags.is_empty())
+                || protected.contains_key(&image(d).digest)
+                || (held && image(d).tags.is_empty())
         });
         let (linked_decisions, changed): (Vec<Decision>, Vec<Decision>) =
             kept.chain(expired).partition(is_linked);
         let pending = linked_decisions
             .into_iter()
-            .map(|d| (d.image.digest.clone(), Pending::Decided(d)))
+            .map(|d| (image(&d).digest.clone(), Pending::Decided(d)))
             .collect();
         (pending, changed)
     }
@@ -468,7 +480,7 @@ mod tests {
     fn run(images: Vec<Image>, m: &Manifests) -> Outcome {
         let plan = decide(images, m, &BTreeMap::new(), &policy(), now());
         let name = |d: &Decision| {
-            d.image
+            plan.image(d)
                 .digest
                 .to_string()
                 .trim_start_matches("sha256:")
@@ -644,7 +656,7 @@ mod tests {
         let expired: Vec<String> = plan
             .expired
             .iter()
-            .map(|d| d.image.digest.to_string())
+            .map(|d| plan.image(d).digest.to_string())
             .collect();
         assert_eq!(
             expired,
@@ -669,13 +681,13 @@ mod tests {
         let expired: Vec<String> = plan
             .expired
             .iter()
-            .map(|d| d.image.digest.to_string())
+            .map(|d| plan.image(d).digest.to_string())
             .collect();
         assert_eq!(expired, ["sha256:old-tagged"], "tagged images still expire");
         let loose = plan
             .kept
             .iter()
-            .find(|d| d.image.digest == "sha256:loose")
+            .find(|d| plan.image(d).digest == "sha256:loose")
             .expect("kept");
         assert!(matches!(loose.reason, Reason::ManifestUnreadable { .. }));
         let unreadable: Vec<&str> = plan.unreadable.iter().map(|u| u.index.as_str()).collect();
@@ -754,7 +766,7 @@ mod tests {
         fn no_follower_of_a_kept_image_expires_and_parents_go_first((images, m) in repository()) {
             let plan = decide(images.clone(), &m, &BTreeMap::new(), &policy(), now());
             let expired: HashMap<String, u32> =
-                plan.expired.iter().map(|d| (d.image.digest.to_string(), d.wave)).collect();
+                plan.expired.iter().map(|d| (plan.image(d).digest.to_string(), d.wave)).collect();
             let present: BTreeSet<String> = images.iter().map(|i| i.digest.to_string()).collect();
             prop_assert_eq!(plan.expired.len() + plan.kept.len(), images.len());
             for (index, manifest) in &m {

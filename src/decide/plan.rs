@@ -192,11 +192,14 @@ fn plural(n: u64, noun: &str) -> String {
     }
 }
 
-/// One image with what the plan does to it and why.
+/// One image with what the plan does to it and why. The image itself stays in
+/// [`Plan::images`], where the listing put it: a decision names it by its place there, so
+/// that planning a million images moves small records rather than the images.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    /// The image decided on.
-    pub image: Image,
+    /// Where the image is in [`Plan::images`]. A `u32`: ECR caps a repository's images far
+    /// below four billion.
+    pub listed: u32,
     /// For expired: the applied rule; for kept: the rule that claimed it (None when no rule
     /// selected it, or when the image follows another).
     pub rule_priority: Option<u32>,
@@ -212,10 +215,10 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// A decision on an image that follows nothing.
-    pub fn new(image: Image, rule_priority: Option<u32>, reason: Reason) -> Self {
+    /// A decision on the image at `listed` that follows nothing.
+    pub fn new(listed: u32, rule_priority: Option<u32>, reason: Reason) -> Self {
         Self {
-            image,
+            listed,
             rule_priority,
             reason,
             wave: 0,
@@ -224,11 +227,31 @@ impl Decision {
     }
 }
 
+/// A decision together with its image: what the run and the report read. Derefs to the
+/// decision.
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<'p> {
+    /// The image decided on.
+    pub image: &'p Image,
+    /// What the plan does to it, and why.
+    pub decision: &'p Decision,
+}
+
+impl std::ops::Deref for Decided<'_> {
+    type Target = Decision;
+
+    fn deref(&self) -> &Decision {
+        self.decision
+    }
+}
+
 /// What to delete and what to keep. Each list is sorted by (wave, pushed_at ascending,
-/// digest ascending), so equal inputs give equal plans whatever their order, and expired
-/// images come in delete order.
+/// digest ascending), so equal inputs give equal decisions whatever their order, and
+/// expired images come in delete order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
+    /// Every image of the repository, in the order the listing gave them.
+    pub images: Vec<Image>,
     /// Images to delete, in delete order.
     pub expired: Vec<Decision>,
     /// Images to leave alone.
@@ -238,16 +261,42 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The image `decision` (one of this plan's) is about.
+    pub fn image(&self, decision: &Decision) -> &Image {
+        &self.images[decision.listed as usize]
+    }
+
+    /// `decisions` (a list of this plan's), each with its image.
+    pub fn with_images<'p>(
+        &'p self,
+        decisions: &'p [Decision],
+    ) -> impl Iterator<Item = Decided<'p>> + Clone {
+        decisions.iter().map(|decision| Decided {
+            image: self.image(decision),
+            decision,
+        })
+    }
+
     /// Puts both lists in the plan's order.
     pub(crate) fn sort(&mut self) {
+        let images = &self.images;
+        let place = |d: &Decision| (d.wave, &images[d.listed as usize]);
         for list in [&mut self.expired, &mut self.kept] {
             list.sort_by(|a, b| {
-                a.wave
-                    .cmp(&b.wave)
-                    .then_with(|| oldest_first(&a.image, &b.image))
+                let ((wave_a, a), (wave_b, b)) = (place(a), place(b));
+                wave_a.cmp(&wave_b).then_with(|| oldest_first(a, b))
             });
         }
     }
+}
+
+/// An image's place in the plan's order, small enough to sort a million of quickly; the
+/// images themselves never move.
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    pushed: DateTime<Utc>,
+    /// Where the image is in the listing.
+    listed: u32,
 }
 
 /// Per-image progress through the rules.
@@ -268,7 +317,6 @@ enum Pick {
     /// `sinceImagePushed`: see [`Reason::PushedTooLongAgo`].
     Age {
         tag_status: TagStatus,
-        age_days: i64,
         limit_days: u32,
     },
     /// `imageCountMoreThan`: see [`Reason::BeyondCount`].
@@ -276,17 +324,16 @@ enum Pick {
 }
 
 impl Pick {
-    /// The reason to report for an image `rule` picked.
-    fn reason(self, rule: u32) -> Reason {
+    /// The reason to report for an image `rule` picked; `age` is the time since its push.
+    fn reason(self, rule: u32, age: TimeDelta) -> Reason {
         match self {
             Pick::Age {
                 tag_status,
-                age_days,
                 limit_days,
             } => Reason::PushedTooLongAgo {
                 rule,
                 tag_status,
-                age_days,
+                age_days: age.num_days(),
                 limit_days,
             },
             Pick::Count { newer, limit } => Reason::BeyondCount {
@@ -306,59 +353,125 @@ impl Pick {
 /// union; when both pick an image, the reason given is the age limit's.
 /// Image digests are expected to be unique.
 pub fn plan(images: Vec<Image>, policy: &Policy, now: DateTime<Utc>) -> Plan {
-    let mut images = images;
-    // Unstable is enough: digests are unique, so no two images compare equal.
-    images.sort_unstable_by(oldest_first);
-    let mut states: Vec<State> = images.iter().map(|_| State::default()).collect();
-    let mut matched = Vec::with_capacity(images.len());
-    for rule in policy.rules() {
-        matched.clear();
-        matched.extend((0..images.len()).filter(|&i| rule.selection.matches(&images[i].tags)));
-        apply(rule, &images, &matched, now, &mut states);
-        for &i in &matched {
-            states[i].claimed_by.get_or_insert(rule.priority);
-        }
-    }
-    into_plan(images, states)
+    plan_alone(images, |_| true, policy, now)
 }
 
-/// Files each image, with its state after every rule, as expired or kept. Works from the
-/// end, a chunk at a time, giving the images' memory back as their decisions take it: a
-/// repository's images are its largest allocation and are never held twice.
-fn into_plan(mut images: Vec<Image>, mut states: Vec<State>) -> Plan {
-    const CHUNK: usize = 16 * 1024;
-    let mut result = Plan::default();
-    while !images.is_empty() {
-        let start = images.len().saturating_sub(CHUNK);
-        let expiring = states[start..]
-            .iter()
-            .filter(|s| s.expired.is_some())
-            .count();
-        result.expired.reserve_exact(expiring);
-        result.kept.reserve_exact(images.len() - start - expiring);
-        let chunk = images.drain(start..).rev().zip(states.drain(start..).rev());
-        for (image, state) in chunk {
-            let decision = decision(image, state);
-            match state.expired {
-                Some(_) => result.expired.push(decision),
-                None => result.kept.push(decision),
+/// [`plan`] for the images that `alone` says stand on their own; the others are left
+/// undecided, for the image graph to decide.
+pub(crate) fn plan_alone(
+    images: Vec<Image>,
+    alone: impl Fn(&Image) -> bool,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Plan {
+    let rules = policy.rules();
+    let (mut keys, matches) = keys_and_matches(&images, alone, rules);
+    // Unstable is enough: digests are unique, so no two keys compare equal.
+    keys.sort_unstable_by(|a, b| {
+        a.pushed.cmp(&b.pushed).then_with(|| {
+            let (a, b) = (&images[a.listed as usize], &images[b.listed as usize]);
+            a.digest.cmp(&b.digest)
+        })
+    });
+    let states = apply_rules(rules, &keys, matches.in_order_of(&keys), now);
+    let (expired, kept) = decisions(&keys, &states, now);
+    Plan {
+        images,
+        expired,
+        kept,
+        unreadable: Vec::new(),
+    }
+}
+
+/// Which rules' selections match each image, one bit per rule: computed in a single pass
+/// over the images where they lie, then put in the plan's order.
+struct Matches {
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl Matches {
+    fn get(&self, at: usize, rule: usize) -> bool {
+        self.bits[at * self.words + rule / 64] >> (rule % 64) & 1 == 1
+    }
+
+    /// The same bits, reordered from listing order to that of `keys`.
+    fn in_order_of(self, keys: &[Key]) -> Matches {
+        let words = self.words;
+        let mut bits = Vec::with_capacity(keys.len() * words);
+        for key in keys {
+            let at = key.listed as usize * words;
+            bits.extend_from_slice(&self.bits[at..at + words]);
+        }
+        Matches { words, bits }
+    }
+}
+
+/// The keys of the images that stand alone, in listing order, and which rules match each
+/// image (by its place in the listing).
+fn keys_and_matches(
+    images: &[Image],
+    alone: impl Fn(&Image) -> bool,
+    rules: &[Rule],
+) -> (Vec<Key>, Matches) {
+    let words = rules.len().div_ceil(64);
+    let mut bits = vec![0u64; images.len() * words];
+    let mut keys = Vec::with_capacity(images.len());
+    for (listed, image) in images.iter().enumerate() {
+        if !alone(image) {
+            continue;
+        }
+        keys.push(Key {
+            pushed: image.pushed_at,
+            listed: listed as u32,
+        });
+        for (r, rule) in rules.iter().enumerate() {
+            if rule.selection.matches(&image.tags) {
+                bits[listed * words + r / 64] |= 1 << (r % 64);
             }
         }
-        images.shrink_to_fit();
-        states.shrink_to_fit();
     }
-    result.expired.reverse();
-    result.kept.reverse();
-    result
+    (keys, Matches { words, bits })
 }
 
-/// The decision on one image, from its state after every rule.
-fn decision(image: Image, state: State) -> Decision {
+/// Each image's state after applying every rule, in priority order, to the images its
+/// selection `matches` (places in `keys`).
+fn apply_rules(rules: &[Rule], keys: &[Key], matches: Matches, now: DateTime<Utc>) -> Vec<State> {
+    let mut states = vec![State::default(); keys.len()];
+    let mut matched = Vec::with_capacity(keys.len());
+    for (r, rule) in rules.iter().enumerate() {
+        matched.clear();
+        matched.extend((0..keys.len() as u32).filter(|&at| matches.get(at as usize, r)));
+        apply(rule, keys, &matched, now, &mut states);
+        for &at in &matched {
+            states[at as usize].claimed_by.get_or_insert(rule.priority);
+        }
+    }
+    states
+}
+
+/// Files each image, with its state after every rule, as expired or kept, in key order.
+fn decisions(keys: &[Key], states: &[State], now: DateTime<Utc>) -> (Vec<Decision>, Vec<Decision>) {
+    let expiring = states.iter().filter(|s| s.expired.is_some()).count();
+    let mut expired = Vec::with_capacity(expiring);
+    let mut kept = Vec::with_capacity(keys.len() - expiring);
+    for (key, state) in keys.iter().zip(states) {
+        let decision = decision(key.listed, *state, now - key.pushed);
+        match state.expired {
+            Some(_) => expired.push(decision),
+            None => kept.push(decision),
+        }
+    }
+    (expired, kept)
+}
+
+/// The decision on one image, from its state after every rule and its `age`.
+fn decision(listed: u32, state: State, age: TimeDelta) -> Decision {
     match state {
         State {
             expired: Some((rule, pick)),
             ..
-        } => Decision::new(image, Some(rule), pick.reason(rule)),
+        } => Decision::new(listed, Some(rule), pick.reason(rule, age)),
         State {
             claimed_by: Some(rule),
             would_expire,
@@ -368,11 +481,11 @@ fn decision(image: Image, state: State) -> Decision {
                 Some(would_expire) => Reason::Claimed { rule, would_expire },
                 None => Reason::WithinLimits { rule },
             };
-            Decision::new(image, Some(rule), reason)
+            Decision::new(listed, Some(rule), reason)
         }
         State {
             claimed_by: None, ..
-        } => Decision::new(image, None, Reason::Unselected),
+        } => Decision::new(listed, None, Reason::Unselected),
     }
 }
 
@@ -383,22 +496,16 @@ fn oldest_first(a: &Image, b: &Image) -> Ordering {
         .then_with(|| a.digest.cmp(&b.digest))
 }
 
-/// Applies `rule`'s limits to the images it `matched` (indices into `images`, oldest first):
+/// Applies `rule`'s limits to the images it `matched` (places in `keys`, oldest first):
 /// an unclaimed image they pick expires by this rule, with the reason of the limit that
 /// picked it (the age limit's when both do); a claimed one notes the rule would expire it.
-fn apply(
-    rule: &Rule,
-    images: &[Image],
-    matched: &[usize],
-    now: DateTime<Utc>,
-    states: &mut [State],
-) {
+fn apply(rule: &Rule, keys: &[Key], matched: &[u32], now: DateTime<Utc>, states: &mut [State]) {
     let counts = rule
         .limits
         .iter()
         .any(|l| matches!(l, Limit::CountMoreThan(_)));
     let ranks = match counts {
-        true => newest_first_ranks(images, matched),
+        true => newest_first_ranks(keys, matched),
         false => Vec::new(),
     };
     // sinceImagePushed N picks what was pushed before now - N days: one instant per rule.
@@ -410,12 +517,12 @@ fn apply(
             Limit::CountMoreThan(_) => None,
         })
         .collect();
-    for (m, &i) in matched.iter().enumerate() {
+    for (m, &at) in matched.iter().enumerate() {
         let newer = ranks.get(m).copied().unwrap_or(0);
-        let Some(picked) = pick(rule, &cutoffs, &images[i], newer, now) else {
+        let Some(picked) = pick(rule, &cutoffs, keys[at as usize].pushed, newer) else {
             continue;
         };
-        let state = &mut states[i];
+        let state = &mut states[at as usize];
         if state.claimed_by.is_none() {
             state.expired = Some((rule.priority, picked));
         } else if state.expired.is_none() && state.would_expire.is_none() {
@@ -424,25 +531,23 @@ fn apply(
     }
 }
 
-/// Why `rule`'s limits pick `image`, ranked `newer`-th among the matched images newest
-/// first; None when they leave it. `cutoffs` has, for each age limit, now less its days.
+/// Why `rule`'s limits pick an image pushed at `pushed`, ranked `newer`-th among the
+/// matched images newest first; None when they leave it. `cutoffs` has, for each age
+/// limit, now less its days.
 fn pick(
     rule: &Rule,
     cutoffs: &[Option<DateTime<Utc>>],
-    image: &Image,
+    pushed: DateTime<Utc>,
     newer: usize,
-    now: DateTime<Utc>,
 ) -> Option<Pick> {
     let (mut by_age, mut by_count) = (None, None);
     for (limit, cutoff) in rule.limits.iter().zip(cutoffs) {
         match *limit {
             Limit::SincePushedDays(days) => {
                 // Compared as instants: most images are not picked, and need no age.
-                if cutoff.is_some_and(|cutoff| image.pushed_at < cutoff) {
-                    let age = now - image.pushed_at;
+                if cutoff.is_some_and(|cutoff| pushed < cutoff) {
                     by_age = Some(Pick::Age {
                         tag_status: rule.selection.tag_status,
-                        age_days: age.num_days(),
                         limit_days: days,
                     });
                 }
@@ -463,16 +568,17 @@ fn pick(
 
 /// For each matched image (oldest first), how many matched images rank ahead of it newest
 /// first (pushed later, or at the same time with a smaller digest). Linear: the matched
-/// images are already in (pushed, digest) order, so newest first is that order reversed
+/// keys are already in (pushed, digest) order, so newest first is that order reversed
 /// group by group of equal push times, each group kept in digest order.
-fn newest_first_ranks(images: &[Image], matched: &[usize]) -> Vec<usize> {
+fn newest_first_ranks(keys: &[Key], matched: &[u32]) -> Vec<usize> {
+    let pushed_at = |m: usize| keys[matched[m] as usize].pushed;
     let mut ranks = vec![0; matched.len()];
     let mut end = matched.len();
     let mut ahead = 0;
     while end > 0 {
-        let pushed = images[matched[end - 1]].pushed_at;
+        let pushed = pushed_at(end - 1);
         let mut start = end - 1;
-        while start > 0 && images[matched[start - 1]].pushed_at == pushed {
+        while start > 0 && pushed_at(start - 1) == pushed {
             start -= 1;
         }
         for (offset, rank) in ranks[start..end].iter_mut().enumerate() {
@@ -540,9 +646,8 @@ mod tests {
     }
 
     /// Image names (digest without `sha256:`), in plan order.
-    fn names(decisions: &[Decision]) -> Vec<&str> {
-        decisions
-            .iter()
+    fn names<'p>(plan: &'p Plan, decisions: &'p [Decision]) -> Vec<&'p str> {
+        plan.with_images(decisions)
             .map(|d| match &d.image.digest {
                 crate::model::Digest::Other(text) => text.trim_start_matches("sha256:"),
                 sha256 => panic!("the tests name their digests: {sha256}"),
@@ -550,8 +655,18 @@ mod tests {
             .collect()
     }
 
+    /// The plan's two lists with each decision's image in place of its place in the
+    /// listing: what must not depend on the listing order.
+    fn resolved(plan: &Plan) -> [Vec<(&Image, Option<u32>, &Reason)>; 2] {
+        [&plan.expired, &plan.kept].map(|list| {
+            plan.with_images(list)
+                .map(|d| (d.image, d.decision.rule_priority, &d.decision.reason))
+                .collect()
+        })
+    }
+
     fn expired_names(plan: &Plan) -> Vec<&str> {
-        names(&plan.expired)
+        names(plan, &plan.expired)
     }
 
     fn decision<'a>(plan: &'a Plan, name: &str) -> &'a Decision {
@@ -559,7 +674,7 @@ mod tests {
         plan.expired
             .iter()
             .chain(&plan.kept)
-            .find(|d| d.image.digest == digest)
+            .find(|d| plan.image(d).digest == digest)
             .unwrap()
     }
 
@@ -582,7 +697,10 @@ mod tests {
         ];
         let plan = plan(images, &policy, now());
         assert_eq!(expired_names(&plan), ["old-prod"]);
-        assert_eq!(names(&plan.kept), ["old-beta", "old-untagged", "new-prod"]);
+        assert_eq!(
+            names(&plan, &plan.kept),
+            ["old-beta", "old-untagged", "new-prod"]
+        );
     }
 
     #[test]
@@ -600,7 +718,7 @@ mod tests {
         ];
         let plan = plan(images, &policy, now());
         assert_eq!(expired_names(&plan), ["a", "b"]);
-        assert_eq!(names(&plan.kept), ["tagged", "c"]);
+        assert_eq!(names(&plan, &plan.kept), ["tagged", "c"]);
     }
 
     fn multiple_rules_repository() -> Vec<Image> {
@@ -646,7 +764,7 @@ mod tests {
             let policy = policy(vec![rule(1, beta), rule(2, prod)]);
             let plan = plan(multiple_rules_repository(), &policy, now());
             assert_eq!(expired_names(&plan), ["A", "B"]);
-            assert_eq!(names(&plan.kept), ["C"]);
+            assert_eq!(names(&plan, &plan.kept), ["C"]);
             assert!(plan.expired.iter().all(|d| d.rule_priority == Some(1)));
         }
     }
@@ -709,7 +827,7 @@ mod tests {
             now(),
         );
         assert_eq!(expired_names(&plan), ["A", "B", "C"]);
-        assert_eq!(names(&plan.kept), ["D"]);
+        assert_eq!(names(&plan, &plan.kept), ["D"]);
     }
 
     #[test]
@@ -736,7 +854,7 @@ mod tests {
             assert_eq!(expired_names(&plan), ["A", "B", "D"]);
             let by_rule: Vec<Option<u32>> = plan.expired.iter().map(|d| d.rule_priority).collect();
             assert_eq!(by_rule, [Some(1), Some(2), Some(3)]);
-            assert_eq!(names(&plan.kept), ["C", "E"]);
+            assert_eq!(names(&plan, &plan.kept), ["C", "E"]);
             // Rule 3 would expire C, but rule 1 claimed it; E is rule 3's newest image.
             assert_eq!(
                 decision(&plan, "C").reason,
@@ -799,7 +917,7 @@ mod tests {
                 limit: 2
             }
         );
-        assert_eq!(names(&plan.kept), ["b", "c"]);
+        assert_eq!(names(&plan, &plan.kept), ["b", "c"]);
     }
 
     #[test]
@@ -1001,7 +1119,7 @@ mod tests {
         ];
         let plan = plan(images, &policy, now());
         assert_eq!(expired_names(&plan), ["a", "b", "m"]);
-        assert_eq!(names(&plan.kept), ["y", "z"]);
+        assert_eq!(names(&plan, &plan.kept), ["y", "z"]);
     }
 
     #[test]
@@ -1202,7 +1320,7 @@ mod tests {
                 };
                 for higher in policy.rules().iter().filter(|r| r.priority < by) {
                     prop_assert!(
-                        !higher.selection.matches(&decision.image.tags),
+                        !higher.selection.matches(&plan.image(decision).tags),
                         "{decision:?} matches higher rule {higher:?}"
                     );
                 }
@@ -1233,29 +1351,35 @@ mod tests {
                 .map(|(i, h)| image_at(&format!("{:02}", (i * 7) % 40), &[], TimeDelta::hours(*h)))
                 .collect();
             images.sort_by(oldest_first);
-            let matched: Vec<usize> = (0..images.len()).filter(|i| i % 3 != 1).collect();
+            let matched: Vec<u32> = (0..images.len() as u32).filter(|i| i % 3 != 1).collect();
             let mut by_sort = matched.clone();
             by_sort.sort_by(|&a, &b| {
-                let (a, b) = (&images[a], &images[b]);
+                let (a, b) = (&images[a as usize], &images[b as usize]);
                 b.pushed_at.cmp(&a.pushed_at).then_with(|| a.digest.cmp(&b.digest))
             });
             let expected: Vec<usize> = matched
                 .iter()
                 .map(|i| by_sort.iter().position(|j| j == i).unwrap())
                 .collect();
-            prop_assert_eq!(newest_first_ranks(&images, &matched), expected);
+            let keys: Vec<Key> = images
+                .iter()
+                .zip(0..)
+                .map(|(image, listed)| Key { pushed: image.pushed_at, listed })
+                .collect();
+            prop_assert_eq!(newest_first_ranks(&keys, &matched), expected);
         }
 
         #[test]
         fn input_order_does_not_matter((images, shuffled, policy) in inputs()) {
-            prop_assert_eq!(plan(images, &policy, now()), plan(shuffled, &policy, now()));
+            let (a, b) = (plan(images, &policy, now()), plan(shuffled, &policy, now()));
+            prop_assert_eq!(resolved(&a), resolved(&b));
         }
 
         #[test]
         fn every_image_is_decided_exactly_once_in_order((images, _shuffled, policy) in inputs()) {
             let plan = plan(images.clone(), &policy, now());
             let mut decided: Vec<&Image> =
-                plan.expired.iter().chain(&plan.kept).map(|d| &d.image).collect();
+                plan.expired.iter().chain(&plan.kept).map(|d| plan.image(d)).collect();
             let mut given: Vec<&Image> = images.iter().collect();
             decided.sort_by(|a, b| oldest_first(a, b));
             given.sort_by(|a, b| oldest_first(a, b));
@@ -1263,7 +1387,7 @@ mod tests {
             for list in [&plan.expired, &plan.kept] {
                 prop_assert!(list
                     .windows(2)
-                    .all(|w| oldest_first(&w[0].image, &w[1].image) == Ordering::Less));
+                    .all(|w| oldest_first(plan.image(&w[0]), plan.image(&w[1])) == Ordering::Less));
             }
         }
     }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::table;
-use crate::decide::plan::{Decision, Plan};
+use crate::decide::plan::{Decided, Plan};
 
 /// An image and why the plan decided as it did; the part expired and kept entries share.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,8 +22,8 @@ pub struct ImageEntry {
     pub reason: String,
 }
 
-impl From<&Decision> for ImageEntry {
-    fn from(d: &Decision) -> Self {
+impl From<Decided<'_>> for ImageEntry {
+    fn from(d: Decided<'_>) -> Self {
         Self {
             image_digest: d.image.digest.to_string(),
             image_tags: d.image.tags.clone(),
@@ -56,8 +56,8 @@ pub struct KeptImage {
     pub rule_priority: Option<u32>,
 }
 
-impl From<&Decision> for ExpiredImage {
-    fn from(d: &Decision) -> Self {
+impl From<Decided<'_>> for ExpiredImage {
+    fn from(d: Decided<'_>) -> Self {
         Self {
             image: d.into(),
             applied_rule_priority: d.rule_priority,
@@ -65,8 +65,8 @@ impl From<&Decision> for ExpiredImage {
     }
 }
 
-impl From<&Decision> for KeptImage {
-    fn from(d: &Decision) -> Self {
+impl From<Decided<'_>> for KeptImage {
+    fn from(d: Decided<'_>) -> Self {
         Self {
             image: d.into(),
             rule_priority: d.rule_priority,
@@ -89,8 +89,11 @@ pub struct PlanReport {
 impl From<&Plan> for PlanReport {
     fn from(plan: &Plan) -> Self {
         Self {
-            expired: plan.expired.iter().map(ExpiredImage::from).collect(),
-            kept: plan.kept.iter().map(KeptImage::from).collect(),
+            expired: plan
+                .with_images(&plan.expired)
+                .map(ExpiredImage::from)
+                .collect(),
+            kept: plan.with_images(&plan.kept).map(KeptImage::from).collect(),
             notes: Vec::new(),
         }
     }

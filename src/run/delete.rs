@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::aws::ecr::{DeleteOutcome, Recheck, Registry, BATCH_LIMIT};
 use crate::aws::AwsError;
-use crate::decide::plan::Decision;
+use crate::decide::plan::Decided;
 use crate::model::{Digest, Image};
 use crate::report::{ImageEntry, KeptImage, RepositoryReport};
 
@@ -42,7 +42,7 @@ struct Deleter<'a, R> {
 pub(super) async fn delete<R: Registry>(
     registry: &R,
     repository: &str,
-    expired: &[Decision],
+    expired: &[Decided<'_>],
     concurrency: usize,
     report: &mut RepositoryReport,
 ) -> Result<(), AwsError> {
@@ -54,12 +54,12 @@ pub(super) async fn delete<R: Registry>(
         concurrency: concurrency.max(1),
         report,
     };
-    let mut waves: Vec<&[Decision]> = expired.chunk_by(|a, b| a.wave == b.wave).collect();
+    let mut waves: Vec<&[Decided]> = expired.chunk_by(|a, b| a.wave == b.wave).collect();
     waves.reverse();
     while let Some(wave) = waves.pop() {
         if let Err(e) = deleter.wave(wave).await {
             for d in waves.into_iter().flatten() {
-                deleter.hold(d, format!("not attempted: {e}"));
+                deleter.hold(*d, format!("not attempted: {e}"));
             }
             return Err(e);
         }
@@ -80,15 +80,15 @@ enum Attempt<'d> {
 /// One batch as its re-check found it.
 struct Checked<'d> {
     /// No longer in the repository.
-    gone: Vec<&'d Decision>,
+    gone: Vec<Decided<'d>>,
     /// Tagged since the plan, with its tags now.
-    retagged: Vec<(&'d Decision, String)>,
+    retagged: Vec<(Decided<'d>, String)>,
     /// As planned: these are deleted.
-    unchanged: Vec<&'d Decision>,
+    unchanged: Vec<Decided<'d>>,
 }
 
 impl<'d> Checked<'d> {
-    fn new(batch: &[&'d Decision], recheck: &Recheck) -> Self {
+    fn new(batch: &[Decided<'d>], recheck: &Recheck) -> Self {
         let now: HashMap<&Digest, &Image> =
             recheck.present.iter().map(|i| (&i.digest, i)).collect();
         let mut checked = Checked {
@@ -99,7 +99,7 @@ impl<'d> Checked<'d> {
         for &d in batch {
             match now.get(&d.image.digest) {
                 None => checked.gone.push(d),
-                Some(image) if tag_set(image) != tag_set(&d.image) => {
+                Some(image) if tag_set(image) != tag_set(d.image) => {
                     checked.retagged.push((d, image.tags.join(", ")));
                 }
                 Some(_) => checked.unchanged.push(d),
@@ -131,7 +131,7 @@ fn record_failure(failed: &FirstFailure, e: &AwsError) {
 async fn attempt<'d, R: Registry>(
     registry: &R,
     repository: &str,
-    batch: &[&'d Decision],
+    batch: &[Decided<'d>],
     failed: &FirstFailure,
 ) -> Attempt<'d> {
     if let Some(e) = first_failure(failed) {
@@ -164,7 +164,7 @@ impl<R: Registry> Deleter<'_, R> {
     /// Holds back what follows a parent that is still there, then re-checks and deletes
     /// the rest in batches, `concurrency` at a time; their results are counted in batch
     /// order, so the report does not depend on which call answered first.
-    async fn wave(&mut self, wave: &[Decision]) -> Result<(), AwsError> {
+    async fn wave(&mut self, wave: &[Decided<'_>]) -> Result<(), AwsError> {
         let mut ready = Vec::new();
         for d in wave {
             let waiting = d
@@ -173,9 +173,9 @@ impl<R: Registry> Deleter<'_, R> {
                 .find(|p| self.expired.contains(p) && !self.gone.contains(*p));
             match waiting {
                 Some(parent) => {
-                    self.hold(d, format!("{parent}, which it follows, was not deleted"))
+                    self.hold(*d, format!("{parent}, which it follows, was not deleted"))
                 }
-                None => ready.push(d),
+                None => ready.push(*d),
             }
         }
         let failed = &FirstFailure::default();
@@ -198,18 +198,18 @@ impl<R: Registry> Deleter<'_, R> {
     }
 
     /// Counts one batch's attempt into the report.
-    fn count(&mut self, batch: &[&Decision], attempt: Attempt) {
+    fn count(&mut self, batch: &[Decided], attempt: Attempt) {
         let (checked, outcome) = match attempt {
             Attempt::NotAttempted(e) => {
                 batch
                     .iter()
-                    .for_each(|d| self.hold(d, format!("not attempted: {e}")));
+                    .for_each(|d| self.hold(*d, format!("not attempted: {e}")));
                 return;
             }
             Attempt::NotReread(e) => {
                 batch
                     .iter()
-                    .for_each(|d| self.hold(d, format!("not re-read: {e}")));
+                    .for_each(|d| self.hold(*d, format!("not re-read: {e}")));
                 return;
             }
             Attempt::Reread(checked, outcome) => (checked, outcome),
@@ -226,12 +226,12 @@ impl<R: Registry> Deleter<'_, R> {
             Some(Err(e)) => checked
                 .unchanged
                 .iter()
-                .for_each(|d| self.hold(d, format!("not deleted: {e}"))),
+                .for_each(|d| self.hold(*d, format!("not deleted: {e}"))),
         }
     }
 
     /// Counts what one BatchDeleteImage call of `batch` did.
-    fn deleted(&mut self, batch: &[&Decision], outcome: DeleteOutcome) {
+    fn deleted(&mut self, batch: &[Decided], outcome: DeleteOutcome) {
         let sizes: HashMap<&Digest, i64> = batch
             .iter()
             .map(|d| (&d.image.digest, d.image.size_bytes.unwrap_or(0)))
@@ -252,7 +252,7 @@ impl<R: Registry> Deleter<'_, R> {
                 (IMAGE_NOT_FOUND, Some(d)) => self.already_gone(&d.image.digest),
                 (REFERENCED_BY_INDEX, Some(d)) => {
                     let why = format!("an image index lists it: {}", failure.failure_reason);
-                    self.hold(d, why);
+                    self.hold(*d, why);
                 }
                 _ => self.report.failures.push(failure),
             }
@@ -264,7 +264,7 @@ impl<R: Registry> Deleter<'_, R> {
         self.gone.insert(digest.clone());
     }
 
-    fn hold(&mut self, decision: &Decision, why: String) {
+    fn hold(&mut self, decision: Decided, why: String) {
         let mut entry = ImageEntry::from(decision);
         entry.reason = format!("held back: {why}");
         self.report.held_back.push(KeptImage {

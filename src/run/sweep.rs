@@ -23,7 +23,7 @@ use crate::config::Settings;
 use crate::decide::brakes::tagged_brake;
 use crate::decide::decide;
 use crate::decide::graph::{self, Manifests};
-use crate::decide::plan::{Decision, Plan, Reason};
+use crate::decide::plan::{Decided, Plan, Reason};
 use crate::decide::policy::Policy;
 use crate::decide::protect::{arn_location, InUse};
 use crate::decide::scope::{self, Policies, Position, Verdict};
@@ -320,7 +320,10 @@ async fn sweep<R: Registry>(
     }
     let granted = shared.take(plan.expired.len());
     let deferred = plan.expired.split_off(granted);
-    report.deferred = deferred.iter().map(ExpiredImage::from).collect();
+    report.deferred = plan
+        .with_images(&deferred)
+        .map(ExpiredImage::from)
+        .collect();
     let concurrency = settings.max_concurrency;
     let deleted = carry_out(registry, &repo.name, &plan, options, concurrency, report).await;
     let held: HashSet<Digest> = report
@@ -329,8 +332,7 @@ async fn sweep<R: Registry>(
         .map(|h| Digest::from(h.image.image_digest.as_str()))
         .collect();
     let expired = plan
-        .expired
-        .iter()
+        .with_images(&plan.expired)
         .filter(|d| !held.contains(&d.image.digest));
     report.expired = expired.clone().map(ExpiredImage::from).collect();
     report.bytes_expired = expired.filter_map(|d| d.image.size_bytes).sum();
@@ -374,12 +376,14 @@ async fn carry_out<R: Registry>(
     report: &mut RepositoryReport,
 ) -> Result<(), AwsError> {
     if options.deletes() {
-        return delete(registry, repository, &plan.expired, concurrency, report).await;
+        let expired: Vec<_> = plan.with_images(&plan.expired).collect();
+        return delete(registry, repository, &expired, concurrency, report).await;
     }
     if let Some(stop) = options.safety_stop() {
-        report.held_back = held(&plan.expired, &format!("safety stop: {stop}"));
+        let why = format!("safety stop: {stop}");
+        report.held_back = held(plan.with_images(&plan.expired), &why);
     } else {
-        report.kept = Some(plan.kept.iter().map(KeptImage::from).collect());
+        report.kept = Some(plan.with_images(&plan.kept).map(KeptImage::from).collect());
     }
     Ok(())
 }
@@ -388,17 +392,16 @@ async fn carry_out<R: Registry>(
 /// image it would have expired as kept, with the brake as the reason.
 fn hold_all(plan: &mut Plan, why: &str, options: &RunOptions, report: &mut RepositoryReport) {
     if options.dry_run() {
-        let mut kept: Vec<KeptImage> = plan.kept.iter().map(KeptImage::from).collect();
-        kept.extend(held(&plan.expired, why));
+        let mut kept: Vec<KeptImage> = plan.with_images(&plan.kept).map(KeptImage::from).collect();
+        kept.extend(held(plan.with_images(&plan.expired), why));
         report.kept = Some(kept);
     }
     plan.expired.clear();
 }
 
 /// Expired decisions reported as held back, for `why`.
-fn held(expired: &[Decision], why: &str) -> Vec<KeptImage> {
+fn held<'p>(expired: impl Iterator<Item = Decided<'p>>, why: &str) -> Vec<KeptImage> {
     expired
-        .iter()
         .map(|d| {
             let mut image = ImageEntry::from(d);
             image.reason = format!("held back: {why} (planned: {})", d.reason);
