@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Deserialize;
 
-use super::plan::{Decision, Plan, Reason};
+use super::plan::{Decision, KeptParent, Plan, Reason};
 use crate::model::{Digest, Image, DOCKER_MANIFEST_LIST, OCI_IMAGE_INDEX};
 
 /// `imageManifestMediaType`s of image indexes, whose children must be read.
@@ -238,15 +238,13 @@ impl Resolver<'_> {
             (Pending::Decided(d), _, _) if !expires(&d.reason) => (d, Status::Kept(own_tag)),
             (p, Some(user), _) => (keep(p, Reason::InUse { user }), Status::Kept(own_tag)),
             (p, None, Some((link, parent, tag))) => {
+                let parent = Box::new(KeptParent {
+                    digest: parent.to_string().into(),
+                    tag: tag.clone(),
+                });
                 let reason = match link {
-                    Link::Child => Reason::ListedByKept {
-                        index: parent.to_string().into(),
-                        tag: tag.clone(),
-                    },
-                    Link::Referrer => Reason::SubjectKept {
-                        subject: parent.to_string().into(),
-                        tag: tag.clone(),
-                    },
+                    Link::Child => Reason::ListedByKept { index: parent },
+                    Link::Referrer => Reason::SubjectKept { subject: parent },
                 };
                 (keep(p, reason), Status::Kept(tag.or(own_tag)))
             }
@@ -298,7 +296,7 @@ fn follower_expiry(parents: &[(Link, Digest)]) -> Reason {
     if let Some(first) = indexes.first() {
         return Reason::ListedByExpired {
             index: first.to_string().into(),
-            indexes: indexes.len(),
+            indexes: indexes.len() as u32,
         };
     }
     // A follower has a parent: it is in the graph for that.

@@ -65,23 +65,19 @@ pub enum Reason {
     /// Kept: an image index that lists it is kept.
     ListedByKept {
         /// The kept index.
-        index: Box<str>,
-        /// A tag that keeps that index (its own, or of the index that keeps it).
-        tag: Option<Box<str>>,
+        index: Box<KeptParent>,
     },
     /// Expired: every image index that lists it expires.
     ListedByExpired {
         /// One of the indexes.
         index: Box<str>,
         /// How many indexes list it.
-        indexes: usize,
+        indexes: u32,
     },
     /// Kept: it refers to (signs, describes) an image that is kept.
     SubjectKept {
         /// The kept subject.
-        subject: Box<str>,
-        /// A tag that keeps the subject.
-        tag: Option<Box<str>>,
+        subject: Box<KeptParent>,
     },
     /// Expired: it refers to an image that expires.
     SubjectExpired {
@@ -99,6 +95,16 @@ pub enum Reason {
         /// The index whose manifest could not be read.
         index: Box<str>,
     },
+}
+
+/// A kept image that another follows, for the follower's reason. Boxed in [`Reason`]: every
+/// image has a reason, and few follow another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptParent {
+    /// Its digest.
+    pub digest: Box<str>,
+    /// A tag that keeps it (its own, or of the image that keeps it).
+    pub tag: Option<Box<str>>,
 }
 
 impl fmt::Display for Reason {
@@ -149,8 +155,9 @@ impl fmt::Display for Reason {
 /// protection, an unreadable manifest).
 fn fmt_follower(reason: &Reason, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     match reason {
-        Reason::ListedByKept { index, tag } => {
-            write!(f, "listed by index {index}, which is kept{}", via(tag))
+        Reason::ListedByKept { index } => {
+            let KeptParent { digest, tag } = &**index;
+            write!(f, "listed by index {digest}, which is kept{}", via(tag))
         }
         Reason::ListedByExpired { index, indexes } => match indexes {
             1 => write!(f, "listed only by index {index}, which expires"),
@@ -160,8 +167,9 @@ fn fmt_follower(reason: &Reason, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 n - 1
             ),
         },
-        Reason::SubjectKept { subject, tag } => {
-            write!(f, "refers to {subject}, which is kept{}", via(tag))
+        Reason::SubjectKept { subject } => {
+            let KeptParent { digest, tag } = &**subject;
+            write!(f, "refers to {digest}, which is kept{}", via(tag))
         }
         Reason::SubjectExpired { subject } => {
             write!(f, "refers to {subject}, which expires")
@@ -290,13 +298,52 @@ impl Plan {
     }
 }
 
-/// An image's place in the plan's order, small enough to sort a million of quickly; the
-/// images themselves never move.
-#[derive(Debug, Clone, Copy)]
-struct Key {
-    pushed: DateTime<Utc>,
+/// An image's place in the plan's order, packed into one integer so that a million sort
+/// quickly: its push instant above its place in the listing. The images never move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key(u128);
+
+impl Key {
+    fn new(pushed: DateTime<Utc>, listed: u32) -> Self {
+        Key(instant(pushed) << 32 | u128::from(listed))
+    }
+
+    /// The push instant, as [`instant`] gives it.
+    fn pushed(self) -> u128 {
+        self.0 >> 32
+    }
+
     /// Where the image is in the listing.
-    listed: u32,
+    fn listed(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// Time from the push to `now`.
+    fn age(self, now: DateTime<Utc>) -> TimeDelta {
+        let secs = ((self.0 >> 64) as u64 ^ 1 << 63) as i64;
+        let nanos = (self.0 >> 32) as u32;
+        // The key was made from a valid instant, so this is always that instant.
+        let pushed = DateTime::from_timestamp(secs, nanos).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        now - pushed
+    }
+}
+
+/// `at` as an integer in the order of instants: seconds (sign bit flipped, so that the
+/// order of the unsigned number is that of the signed) above nanoseconds.
+fn instant(at: DateTime<Utc>) -> u128 {
+    let secs = at.timestamp() as u64 ^ 1 << 63;
+    u128::from(secs) << 32 | u128::from(at.timestamp_subsec_nanos())
+}
+
+/// Sorts keys into the plan's order: by push instant, then by digest.
+fn sort_keys(keys: &mut [Key], images: &[Image]) {
+    keys.sort_unstable();
+    let digest = |key: &Key| &images[key.listed() as usize].digest;
+    for same_instant in keys.chunk_by_mut(|a, b| a.pushed() == b.pushed()) {
+        if same_instant.len() > 1 {
+            same_instant.sort_unstable_by(|a, b| digest(a).cmp(digest(b)));
+        }
+    }
 }
 
 /// Per-image progress through the rules.
@@ -324,8 +371,8 @@ enum Pick {
 }
 
 impl Pick {
-    /// The reason to report for an image `rule` picked; `age` is the time since its push.
-    fn reason(self, rule: u32, age: TimeDelta) -> Reason {
+    /// The reason to report for an image `rule` picked; `age` gives the time since its push.
+    fn reason(self, rule: u32, age: impl FnOnce() -> TimeDelta) -> Reason {
         match self {
             Pick::Age {
                 tag_status,
@@ -333,7 +380,7 @@ impl Pick {
             } => Reason::PushedTooLongAgo {
                 rule,
                 tag_status,
-                age_days: age.num_days(),
+                age_days: age().num_days(),
                 limit_days,
             },
             Pick::Count { newer, limit } => Reason::BeyondCount {
@@ -366,13 +413,7 @@ pub(crate) fn plan_alone(
 ) -> Plan {
     let rules = policy.rules();
     let (mut keys, matches) = keys_and_matches(&images, alone, rules);
-    // Unstable is enough: digests are unique, so no two keys compare equal.
-    keys.sort_unstable_by(|a, b| {
-        a.pushed.cmp(&b.pushed).then_with(|| {
-            let (a, b) = (&images[a.listed as usize], &images[b.listed as usize]);
-            a.digest.cmp(&b.digest)
-        })
-    });
+    sort_keys(&mut keys, &images);
     let states = apply_rules(rules, &keys, matches.in_order_of(&keys), now);
     let (expired, kept) = decisions(&keys, &states, now);
     Plan {
@@ -384,15 +425,16 @@ pub(crate) fn plan_alone(
 }
 
 /// Which rules' selections match each image, one bit per rule: computed in a single pass
-/// over the images where they lie, then put in the plan's order.
+/// over the images where they lie, then put in the plan's order. Bytes rather than words:
+/// with up to 8 rules, the bits of a million images fit in a cache.
 struct Matches {
     words: usize,
-    bits: Vec<u64>,
+    bits: Vec<u8>,
 }
 
 impl Matches {
     fn get(&self, at: usize, rule: usize) -> bool {
-        self.bits[at * self.words + rule / 64] >> (rule % 64) & 1 == 1
+        self.bits[at * self.words + rule / 8] >> (rule % 8) & 1 == 1
     }
 
     /// The same bits, reordered from listing order to that of `keys`.
@@ -400,7 +442,7 @@ impl Matches {
         let words = self.words;
         let mut bits = Vec::with_capacity(keys.len() * words);
         for key in keys {
-            let at = key.listed as usize * words;
+            let at = key.listed() as usize * words;
             bits.extend_from_slice(&self.bits[at..at + words]);
         }
         Matches { words, bits }
@@ -414,20 +456,17 @@ fn keys_and_matches(
     alone: impl Fn(&Image) -> bool,
     rules: &[Rule],
 ) -> (Vec<Key>, Matches) {
-    let words = rules.len().div_ceil(64);
-    let mut bits = vec![0u64; images.len() * words];
+    let words = rules.len().div_ceil(8);
+    let mut bits = vec![0u8; images.len() * words];
     let mut keys = Vec::with_capacity(images.len());
     for (listed, image) in images.iter().enumerate() {
         if !alone(image) {
             continue;
         }
-        keys.push(Key {
-            pushed: image.pushed_at,
-            listed: listed as u32,
-        });
+        keys.push(Key::new(image.pushed_at, listed as u32));
         for (r, rule) in rules.iter().enumerate() {
             if rule.selection.matches(&image.tags) {
-                bits[listed * words + r / 64] |= 1 << (r % 64);
+                bits[listed * words + r / 8] |= 1 << (r % 8);
             }
         }
     }
@@ -456,7 +495,7 @@ fn decisions(keys: &[Key], states: &[State], now: DateTime<Utc>) -> (Vec<Decisio
     let mut expired = Vec::with_capacity(expiring);
     let mut kept = Vec::with_capacity(keys.len() - expiring);
     for (key, state) in keys.iter().zip(states) {
-        let decision = decision(key.listed, *state, now - key.pushed);
+        let decision = decision(*key, *state, now);
         match state.expired {
             Some(_) => expired.push(decision),
             None => kept.push(decision),
@@ -465,13 +504,14 @@ fn decisions(keys: &[Key], states: &[State], now: DateTime<Utc>) -> (Vec<Decisio
     (expired, kept)
 }
 
-/// The decision on one image, from its state after every rule and its `age`.
-fn decision(listed: u32, state: State, age: TimeDelta) -> Decision {
+/// The decision on the image of `key`, from its state after every rule.
+fn decision(key: Key, state: State, now: DateTime<Utc>) -> Decision {
+    let listed = key.listed();
     match state {
         State {
             expired: Some((rule, pick)),
             ..
-        } => Decision::new(listed, Some(rule), pick.reason(rule, age)),
+        } => Decision::new(listed, Some(rule), pick.reason(rule, || key.age(now))),
         State {
             claimed_by: Some(rule),
             would_expire,
@@ -509,17 +549,17 @@ fn apply(rule: &Rule, keys: &[Key], matched: &[u32], now: DateTime<Utc>, states:
         false => Vec::new(),
     };
     // sinceImagePushed N picks what was pushed before now - N days: one instant per rule.
-    let cutoffs: Vec<Option<DateTime<Utc>>> = rule
+    let cutoffs: Vec<Option<u128>> = rule
         .limits
         .iter()
         .map(|limit| match *limit {
-            Limit::SincePushedDays(days) => Some(now - TimeDelta::days(i64::from(days))),
+            Limit::SincePushedDays(days) => Some(instant(now - TimeDelta::days(i64::from(days)))),
             Limit::CountMoreThan(_) => None,
         })
         .collect();
     for (m, &at) in matched.iter().enumerate() {
         let newer = ranks.get(m).copied().unwrap_or(0);
-        let Some(picked) = pick(rule, &cutoffs, keys[at as usize].pushed, newer) else {
+        let Some(picked) = pick(rule, &cutoffs, keys[at as usize].pushed(), newer) else {
             continue;
         };
         let state = &mut states[at as usize];
@@ -534,12 +574,7 @@ fn apply(rule: &Rule, keys: &[Key], matched: &[u32], now: DateTime<Utc>, states:
 /// Why `rule`'s limits pick an image pushed at `pushed`, ranked `newer`-th among the
 /// matched images newest first; None when they leave it. `cutoffs` has, for each age
 /// limit, now less its days.
-fn pick(
-    rule: &Rule,
-    cutoffs: &[Option<DateTime<Utc>>],
-    pushed: DateTime<Utc>,
-    newer: usize,
-) -> Option<Pick> {
+fn pick(rule: &Rule, cutoffs: &[Option<u128>], pushed: u128, newer: u32) -> Option<Pick> {
     let (mut by_age, mut by_count) = (None, None);
     for (limit, cutoff) in rule.limits.iter().zip(cutoffs) {
         match *limit {
@@ -553,12 +588,8 @@ fn pick(
                 }
             }
             Limit::CountMoreThan(n) => {
-                let keep = usize::try_from(n).unwrap_or(usize::MAX);
-                if newer >= keep && by_count.is_none() {
-                    by_count = Some(Pick::Count {
-                        newer: u32::try_from(newer).unwrap_or(u32::MAX),
-                        limit: n,
-                    });
+                if newer >= n && by_count.is_none() {
+                    by_count = Some(Pick::Count { newer, limit: n });
                 }
             }
         }
@@ -570,8 +601,8 @@ fn pick(
 /// first (pushed later, or at the same time with a smaller digest). Linear: the matched
 /// keys are already in (pushed, digest) order, so newest first is that order reversed
 /// group by group of equal push times, each group kept in digest order.
-fn newest_first_ranks(keys: &[Key], matched: &[u32]) -> Vec<usize> {
-    let pushed_at = |m: usize| keys[matched[m] as usize].pushed;
+fn newest_first_ranks(keys: &[Key], matched: &[u32]) -> Vec<u32> {
+    let pushed_at = |m: usize| keys[matched[m] as usize].pushed();
     let mut ranks = vec![0; matched.len()];
     let mut end = matched.len();
     let mut ahead = 0;
@@ -581,10 +612,10 @@ fn newest_first_ranks(keys: &[Key], matched: &[u32]) -> Vec<usize> {
         while start > 0 && pushed_at(start - 1) == pushed {
             start -= 1;
         }
-        for (offset, rank) in ranks[start..end].iter_mut().enumerate() {
+        for (offset, rank) in (0..).zip(&mut ranks[start..end]) {
             *rank = ahead + offset;
         }
-        ahead += end - start;
+        ahead += (end - start) as u32;
         end = start;
     }
     ranks
@@ -676,6 +707,13 @@ mod tests {
             .chain(&plan.kept)
             .find(|d| plan.image(d).digest == digest)
             .unwrap()
+    }
+
+    #[test]
+    fn decisions_stay_small() {
+        // A million images make a million decisions: a byte here is a megabyte there.
+        assert_eq!(std::mem::size_of::<Reason>(), 24);
+        assert_eq!(std::mem::size_of::<Decision>(), 56);
     }
 
     // ---- Every worked example of "Examples of lifecycle policies in Amazon ECR". ----
@@ -1357,14 +1395,14 @@ mod tests {
                 let (a, b) = (&images[a as usize], &images[b as usize]);
                 b.pushed_at.cmp(&a.pushed_at).then_with(|| a.digest.cmp(&b.digest))
             });
-            let expected: Vec<usize> = matched
+            let expected: Vec<u32> = matched
                 .iter()
-                .map(|i| by_sort.iter().position(|j| j == i).unwrap())
+                .map(|i| by_sort.iter().position(|j| j == i).unwrap() as u32)
                 .collect();
             let keys: Vec<Key> = images
                 .iter()
                 .zip(0..)
-                .map(|(image, listed)| Key { pushed: image.pushed_at, listed })
+                .map(|(image, listed)| Key::new(image.pushed_at, listed))
                 .collect();
             prop_assert_eq!(newest_first_ranks(&keys, &matched), expected);
         }
