@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use globset::{GlobBuilder, GlobMatcher};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -56,7 +55,8 @@ pub enum TagFilter {
 #[derive(Clone)]
 pub struct TagPattern {
     text: String,
-    matcher: GlobMatcher,
+    /// The text between the stars (an empty piece where two stars meet or at an end).
+    pieces: Vec<String>,
 }
 
 impl TagPattern {
@@ -75,36 +75,32 @@ impl TagPattern {
                 "selection.tagPatternList entry {text:?} has {wildcards} `*` wildcards; ECR accepts at most {MAX_WILDCARDS} per pattern"
             ));
         }
-        // Escape everything between the stars so that only `*` is special, and collapse runs of
-        // stars (`**` means the same as `*` here, but is a path-recursive token to globset).
-        let glob = text
-            .split('*')
-            .map(globset::escape)
-            .collect::<Vec<_>>()
-            .join("*");
-        let mut collapsed = String::with_capacity(glob.len());
-        for c in glob.chars() {
-            if !(c == '*' && collapsed.ends_with('*')) {
-                collapsed.push(c);
-            }
-        }
-        let matcher = GlobBuilder::new(&collapsed)
-            .literal_separator(false)
-            .backslash_escape(false)
-            .build()
-            .map_err(|e| {
-                format!("selection.tagPatternList entry {text:?} cannot be compiled: {e}")
-            })?
-            .compile_matcher();
         Ok(TagPattern {
             text: text.to_string(),
-            matcher,
+            pieces: text.split('*').map(str::to_owned).collect(),
         })
     }
 
-    /// Whether this pattern matches the whole of `tag`.
+    /// Whether this pattern matches the whole of `tag`: the first piece starts it, the last
+    /// ends it, and the pieces between occur in order. Taking each middle piece where it
+    /// first occurs is enough: any later match leaves less room for the rest.
     pub fn matches(&self, tag: &str) -> bool {
-        self.matcher.is_match(tag)
+        let Some((first, rest)) = self.pieces.split_first() else {
+            return false;
+        };
+        let Some(mut unmatched) = tag.strip_prefix(first.as_str()) else {
+            return false;
+        };
+        let Some((last, middle)) = rest.split_last() else {
+            return unmatched.is_empty();
+        };
+        for piece in middle {
+            match unmatched.find(piece.as_str()) {
+                Some(at) => unmatched = &unmatched[at + piece.len()..],
+                None => return false,
+            }
+        }
+        unmatched.ends_with(last.as_str())
     }
 }
 
@@ -114,7 +110,7 @@ impl fmt::Debug for TagPattern {
     }
 }
 
-/// Two patterns are equal when their text is: the matcher is a pure function of the text.
+/// Two patterns are equal when their text is: the pieces are a pure function of the text.
 impl PartialEq for TagPattern {
     fn eq(&self, other: &Self) -> bool {
         self.text == other.text
@@ -900,6 +896,26 @@ mod tests {
         for (pattern, tag, expected) in cases {
             let compiled = TagPattern::new(pattern).unwrap();
             assert_eq!(compiled.matches(tag), expected, "{pattern:?} vs {tag:?}");
+        }
+    }
+
+    /// What a pattern means, by its definition: `*` matches any run of characters, anything
+    /// else only itself, over the whole tag.
+    fn star_glob(pattern: &[u8], tag: &[u8]) -> bool {
+        match pattern.split_first() {
+            None => tag.is_empty(),
+            Some((b'*', rest)) => (0..=tag.len()).any(|at| star_glob(rest, &tag[at..])),
+            Some((c, rest)) => tag.first() == Some(c) && star_glob(rest, &tag[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tag_patterns_match_as_defined(pattern in "[ab*]{1,7}", tag in "[ab]{0,9}") {
+            proptest::prop_assume!(pattern.matches('*').count() <= MAX_WILDCARDS);
+            let compiled = TagPattern::new(&pattern).unwrap();
+            let defined = star_glob(pattern.as_bytes(), tag.as_bytes());
+            proptest::prop_assert_eq!(compiled.matches(&tag), defined, "{} vs {}", pattern, tag);
         }
     }
 
