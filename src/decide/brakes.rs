@@ -48,7 +48,7 @@ pub fn tagged_brake(plan: &Plan, limit: Option<u32>) -> Option<TaggedBrake> {
     }
     let mut by_rule: BTreeMap<Option<u32>, usize> = BTreeMap::new();
     for d in &expiring {
-        *by_rule.entry(d.rule_priority).or_default() += 1;
+        *by_rule.entry(d.rule_priority()).or_default() += 1;
     }
     let rule = by_rule
         .iter()
@@ -69,7 +69,8 @@ mod tests {
     use crate::model::Image;
     use crate::testing::now;
 
-    /// A decision on a new image of `plan`, named `name`.
+    /// A decision on a new image of `plan`, named `name`: by `rule` when there is one, else
+    /// as the follower of an expiring index.
     fn decision(plan: &mut Plan, name: &str, tagged: bool, rule: Option<u32>) -> Decision {
         let tags = if tagged {
             vec![format!("t-{name}")]
@@ -78,7 +79,14 @@ mod tests {
         };
         plan.images.push(Image::plain(name, tags, now()));
         let listed = plan.images.len() as u32 - 1;
-        Decision::new(listed, rule, Reason::Unselected)
+        let reason = match rule {
+            Some(rule) => Reason::WithinLimits { rule },
+            None => Reason::ListedByExpired {
+                index: "sha256:index".into(),
+                indexes: 1,
+            },
+        };
+        Decision::new(listed, reason)
     }
 
     fn plan(expired: &[(bool, Option<u32>)], kept_tagged: usize, kept_untagged: usize) -> Plan {

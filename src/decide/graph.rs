@@ -256,9 +256,7 @@ impl Resolver<'_> {
             (p, None, None) => {
                 let mut decision = match p {
                     Pending::Decided(d) => d,
-                    Pending::Follower(listed) => {
-                        Decision::new(listed, None, follower_expiry(parents))
-                    }
+                    Pending::Follower(listed) => Decision::new(listed, follower_expiry(parents)),
                 };
                 decision.wave = wave;
                 decision.follows = parents.iter().map(|(_, p)| p.clone()).collect();
@@ -275,7 +273,7 @@ impl Resolver<'_> {
 
 /// A kept decision on a pending image, for `reason`.
 fn keep(pending: Pending, reason: Reason) -> Decision {
-    Decision::new(pending.listed(), None, reason)
+    Decision::new(pending.listed(), reason)
 }
 
 /// Whether a policy decision expires the image (the policy's own reasons only).

@@ -208,9 +208,6 @@ pub struct Decision {
     /// Where the image is in [`Plan::images`]. A `u32`: ECR caps a repository's images far
     /// below four billion.
     pub listed: u32,
-    /// For expired: the applied rule; for kept: the rule that claimed it (None when no rule
-    /// selected it, or when the image follows another).
-    pub rule_priority: Option<u32>,
     /// Why, in a form reports can show as is.
     pub reason: Reason,
     /// Delete order: an expired image is deleted in a later `BatchDeleteImage` call than
@@ -224,13 +221,24 @@ pub struct Decision {
 
 impl Decision {
     /// A decision on the image at `listed` that follows nothing.
-    pub fn new(listed: u32, rule_priority: Option<u32>, reason: Reason) -> Self {
+    pub fn new(listed: u32, reason: Reason) -> Self {
         Self {
             listed,
-            rule_priority,
             reason,
             wave: 0,
             follows: Box::new([]),
+        }
+    }
+
+    /// For expired: the applied rule; for kept: the rule that claimed it (None when no rule
+    /// selected it, or when the image follows another). The reason names it.
+    pub fn rule_priority(&self) -> Option<u32> {
+        match self.reason {
+            Reason::PushedTooLongAgo { rule, .. }
+            | Reason::BeyondCount { rule, .. }
+            | Reason::WithinLimits { rule }
+            | Reason::Claimed { rule, .. } => Some(rule),
+            _ => None,
         }
     }
 }
@@ -346,15 +354,17 @@ fn sort_keys(keys: &mut [Key], images: &[Image]) {
     }
 }
 
-/// Per-image progress through the rules.
+/// Where an image stands after the rules applied so far (rules by priority).
 #[derive(Default, Clone, Copy)]
-struct State {
-    /// Priority of the first rule whose selection matched the image.
-    claimed_by: Option<u32>,
-    /// The rule that expired the image, and why.
-    expired: Option<(u32, Pick)>,
-    /// The first rule whose limits picked the image after it was claimed.
-    would_expire: Option<u32>,
+enum State {
+    /// No rule's selection has matched it.
+    #[default]
+    Unselected,
+    /// Rule `by` matched it first and its limits left it; `would_expire` is the first later
+    /// rule whose limits picked it, which ECR never lets expire it.
+    Claimed { by: u32, would_expire: Option<u32> },
+    /// Rule `by` matched it first and expired it, for `pick`.
+    Expired { by: u32, pick: Pick },
 }
 
 /// Why a rule's limits picked an image: the policy's two reasons, kept small since every
@@ -483,7 +493,13 @@ fn apply_rules(rules: &[Rule], keys: &[Key], matches: Matches, now: DateTime<Utc
         matched.extend((0..keys.len() as u32).filter(|&at| matches.get(at as usize, r)));
         apply(rule, keys, &matched, now, &mut states);
         for &at in &matched {
-            states[at as usize].claimed_by.get_or_insert(rule.priority);
+            let state = &mut states[at as usize];
+            if let State::Unselected = state {
+                *state = State::Claimed {
+                    by: rule.priority,
+                    would_expire: None,
+                };
+            }
         }
     }
     states
@@ -491,14 +507,17 @@ fn apply_rules(rules: &[Rule], keys: &[Key], matches: Matches, now: DateTime<Utc
 
 /// Files each image, with its state after every rule, as expired or kept, in key order.
 fn decisions(keys: &[Key], states: &[State], now: DateTime<Utc>) -> (Vec<Decision>, Vec<Decision>) {
-    let expiring = states.iter().filter(|s| s.expired.is_some()).count();
+    let expiring = states
+        .iter()
+        .filter(|s| matches!(s, State::Expired { .. }))
+        .count();
     let mut expired = Vec::with_capacity(expiring);
     let mut kept = Vec::with_capacity(keys.len() - expiring);
     for (key, state) in keys.iter().zip(states) {
         let decision = decision(*key, *state, now);
-        match state.expired {
-            Some(_) => expired.push(decision),
-            None => kept.push(decision),
+        match state {
+            State::Expired { .. } => expired.push(decision),
+            _ => kept.push(decision),
         }
     }
     (expired, kept)
@@ -506,27 +525,22 @@ fn decisions(keys: &[Key], states: &[State], now: DateTime<Utc>) -> (Vec<Decisio
 
 /// The decision on the image of `key`, from its state after every rule.
 fn decision(key: Key, state: State, now: DateTime<Utc>) -> Decision {
-    let listed = key.listed();
-    match state {
-        State {
-            expired: Some((rule, pick)),
-            ..
-        } => Decision::new(listed, Some(rule), pick.reason(rule, || key.age(now))),
-        State {
-            claimed_by: Some(rule),
+    let reason = match state {
+        State::Expired { by, pick } => pick.reason(by, || key.age(now)),
+        State::Claimed {
+            by,
+            would_expire: Some(would_expire),
+        } => Reason::Claimed {
+            rule: by,
             would_expire,
-            ..
-        } => {
-            let reason = match would_expire {
-                Some(would_expire) => Reason::Claimed { rule, would_expire },
-                None => Reason::WithinLimits { rule },
-            };
-            Decision::new(listed, Some(rule), reason)
-        }
-        State {
-            claimed_by: None, ..
-        } => Decision::new(listed, None, Reason::Unselected),
-    }
+        },
+        State::Claimed {
+            by,
+            would_expire: None,
+        } => Reason::WithinLimits { rule: by },
+        State::Unselected => Reason::Unselected,
+    };
+    Decision::new(key.listed(), reason)
 }
 
 /// The plan's output order, and the canonical order everything is computed in.
@@ -540,14 +554,6 @@ fn oldest_first(a: &Image, b: &Image) -> Ordering {
 /// an unclaimed image they pick expires by this rule, with the reason of the limit that
 /// picked it (the age limit's when both do); a claimed one notes the rule would expire it.
 fn apply(rule: &Rule, keys: &[Key], matched: &[u32], now: DateTime<Utc>, states: &mut [State]) {
-    let counts = rule
-        .limits
-        .iter()
-        .any(|l| matches!(l, Limit::CountMoreThan(_)));
-    let ranks = match counts {
-        true => newest_first_ranks(keys, matched),
-        false => Vec::new(),
-    };
     // sinceImagePushed N picks what was pushed before now - N days: one instant per rule.
     let cutoffs: Vec<Option<u128>> = rule
         .limits
@@ -557,16 +563,23 @@ fn apply(rule: &Rule, keys: &[Key], matched: &[u32], now: DateTime<Utc>, states:
             Limit::CountMoreThan(_) => None,
         })
         .collect();
-    for (m, &at) in matched.iter().enumerate() {
-        let newer = ranks.get(m).copied().unwrap_or(0);
+    for (at, newer) in newest_first_ranks(keys, matched) {
         let Some(picked) = pick(rule, &cutoffs, keys[at as usize].pushed(), newer) else {
             continue;
         };
         let state = &mut states[at as usize];
-        if state.claimed_by.is_none() {
-            state.expired = Some((rule.priority, picked));
-        } else if state.expired.is_none() && state.would_expire.is_none() {
-            state.would_expire = Some(rule.priority);
+        match state {
+            State::Unselected => {
+                *state = State::Expired {
+                    by: rule.priority,
+                    pick: picked,
+                }
+            }
+            State::Claimed {
+                would_expire: would_expire @ None,
+                ..
+            } => *would_expire = Some(rule.priority),
+            _ => {}
         }
     }
 }
@@ -597,28 +610,24 @@ fn pick(rule: &Rule, cutoffs: &[Option<u128>], pushed: u128, newer: u32) -> Opti
     by_age.or(by_count)
 }
 
-/// For each matched image (oldest first), how many matched images rank ahead of it newest
-/// first (pushed later, or at the same time with a smaller digest). Linear: the matched
-/// keys are already in (pushed, digest) order, so newest first is that order reversed
-/// group by group of equal push times, each group kept in digest order.
-fn newest_first_ranks(keys: &[Key], matched: &[u32]) -> Vec<u32> {
-    let pushed_at = |m: usize| keys[matched[m] as usize].pushed();
-    let mut ranks = vec![0; matched.len()];
-    let mut end = matched.len();
-    let mut ahead = 0;
-    while end > 0 {
-        let pushed = pushed_at(end - 1);
-        let mut start = end - 1;
-        while start > 0 && pushed_at(start - 1) == pushed {
-            start -= 1;
-        }
-        for (offset, rank) in (0..).zip(&mut ranks[start..end]) {
-            *rank = ahead + offset;
-        }
-        ahead += (end - start) as u32;
-        end = start;
-    }
-    ranks
+/// Each matched image (places in `keys`, oldest first) with how many matched images rank
+/// ahead of it newest first (pushed later, or at the same time with a smaller digest).
+/// Linear: the matched keys are already in (pushed, digest) order, so newest first is that
+/// order reversed group by group of equal push times, each group kept in digest order.
+fn newest_first_ranks<'k>(
+    keys: &'k [Key],
+    matched: &'k [u32],
+) -> impl Iterator<Item = (u32, u32)> + 'k {
+    let same_instant = |a: &u32, b: &u32| keys[*a as usize].pushed() == keys[*b as usize].pushed();
+    let mut newer_groups = matched.len() as u32;
+    matched.chunk_by(same_instant).flat_map(move |group| {
+        newer_groups -= group.len() as u32;
+        let ahead = newer_groups;
+        group
+            .iter()
+            .zip(0..)
+            .map(move |(&at, offset)| (at, ahead + offset))
+    })
 }
 
 #[cfg(test)]
@@ -691,7 +700,7 @@ mod tests {
     fn resolved(plan: &Plan) -> [Vec<(&Image, Option<u32>, &Reason)>; 2] {
         [&plan.expired, &plan.kept].map(|list| {
             plan.with_images(list)
-                .map(|d| (d.image, d.decision.rule_priority, &d.decision.reason))
+                .map(|d| (d.image, d.decision.rule_priority(), &d.decision.reason))
                 .collect()
         })
     }
@@ -713,7 +722,7 @@ mod tests {
     fn decisions_stay_small() {
         // A million images make a million decisions: a byte here is a megabyte there.
         assert_eq!(std::mem::size_of::<Reason>(), 24);
-        assert_eq!(std::mem::size_of::<Decision>(), 56);
+        assert_eq!(std::mem::size_of::<Decision>(), 48);
     }
 
     // ---- Every worked example of "Examples of lifecycle policies in Amazon ECR". ----
@@ -803,7 +812,7 @@ mod tests {
             let plan = plan(multiple_rules_repository(), &policy, now());
             assert_eq!(expired_names(&plan), ["A", "B"]);
             assert_eq!(names(&plan, &plan.kept), ["C"]);
-            assert!(plan.expired.iter().all(|d| d.rule_priority == Some(1)));
+            assert!(plan.expired.iter().all(|d| d.rule_priority() == Some(1)));
         }
     }
 
@@ -890,7 +899,8 @@ mod tests {
             ]);
             let plan = plan(images.clone(), &policy, now());
             assert_eq!(expired_names(&plan), ["A", "B", "D"]);
-            let by_rule: Vec<Option<u32>> = plan.expired.iter().map(|d| d.rule_priority).collect();
+            let by_rule: Vec<Option<u32>> =
+                plan.expired.iter().map(|d| d.rule_priority()).collect();
             assert_eq!(by_rule, [Some(1), Some(2), Some(3)]);
             assert_eq!(names(&plan, &plan.kept), ["C", "E"]);
             // Rule 3 would expire C, but rule 1 claimed it; E is rule 3's newest image.
@@ -1057,7 +1067,7 @@ mod tests {
             let plan = plan(vec![image("x", &tags, 10)], &policy, now());
             let decision = decision(&plan, "x");
             assert_eq!(
-                (decision.rule_priority, &decision.reason),
+                (decision.rule_priority(), &decision.reason),
                 (rule_priority, &reason),
                 "{tags:?} under {policy:?}"
             );
@@ -1353,7 +1363,7 @@ mod tests {
         fn expired_images_match_no_higher_priority_rule((images, _shuffled, policy) in inputs()) {
             let plan = plan(images, &policy, now());
             for decision in &plan.expired {
-                let Some(by) = decision.rule_priority else {
+                let Some(by) = decision.rule_priority() else {
                     panic!("expired without a rule: {decision:?}");
                 };
                 for higher in policy.rules().iter().filter(|r| r.priority < by) {
@@ -1374,7 +1384,7 @@ mod tests {
                 let expired = plan
                     .expired
                     .iter()
-                    .filter(|d| d.rule_priority == Some(rule.priority))
+                    .filter(|d| d.rule_priority() == Some(rule.priority))
                     .count();
                 prop_assert!(expired <= matched.saturating_sub(n as usize));
             }
@@ -1404,7 +1414,8 @@ mod tests {
                 .zip(0..)
                 .map(|(image, listed)| Key::new(image.pushed_at, listed))
                 .collect();
-            prop_assert_eq!(newest_first_ranks(&keys, &matched), expected);
+            let ranks: Vec<u32> = newest_first_ranks(&keys, &matched).map(|(_, rank)| rank).collect();
+            prop_assert_eq!(ranks, expected);
         }
 
         #[test]

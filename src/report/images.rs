@@ -60,7 +60,7 @@ impl From<Decided<'_>> for ExpiredImage {
     fn from(d: Decided<'_>) -> Self {
         Self {
             image: d.into(),
-            applied_rule_priority: d.rule_priority,
+            applied_rule_priority: d.rule_priority(),
         }
     }
 }
@@ -69,7 +69,7 @@ impl From<Decided<'_>> for KeptImage {
     fn from(d: Decided<'_>) -> Self {
         Self {
             image: d.into(),
-            rule_priority: d.rule_priority,
+            rule_priority: d.rule_priority(),
         }
     }
 }

@@ -269,7 +269,7 @@ impl<R: Registry> Deleter<'_, R> {
         entry.reason = format!("held back: {why}");
         self.report.held_back.push(KeptImage {
             image: entry,
-            rule_priority: decision.rule_priority,
+            rule_priority: decision.rule_priority(),
         });
     }
 }

@@ -407,7 +407,7 @@ fn held<'p>(expired: impl Iterator<Item = Decided<'p>>, why: &str) -> Vec<KeptIm
             image.reason = format!("held back: {why} (planned: {})", d.reason);
             KeptImage {
                 image,
-                rule_priority: d.rule_priority,
+                rule_priority: d.rule_priority(),
             }
         })
         .collect()
