@@ -70,6 +70,9 @@ fn legacy_subject(tag: &str) -> Option<Digest> {
 /// The images a referrer describes (its `subjectManifestDigest` and the subjects its legacy
 /// cosign tags name), other than itself; None for an image that describes nothing.
 fn subjects(image: &Image) -> Option<Vec<Digest>> {
+    if image.subject.is_none() && image.tags.is_empty() {
+        return None;
+    }
     let legacy = image.tags.iter().filter_map(|t| legacy_subject(t));
     let own = image.subject.iter().map(|s| Digest::clone(s));
     let mut subjects: Vec<Digest> = own.chain(legacy).collect();
@@ -97,11 +100,16 @@ impl Graph {
     fn new(images: &[Image], manifests: &Manifests) -> Self {
         let mut parents: HashMap<Digest, Vec<(Link, Digest)>> = HashMap::new();
         let mut unreadable = Vec::new();
-        let indexes: Vec<&Image> = images.iter().filter(|i| is_index(i)).collect();
-        let referrers: Vec<(&Digest, Vec<Digest>)> = images
-            .iter()
-            .filter_map(|image| Some((&image.digest, subjects(image)?)))
-            .collect();
+        // One pass: the images are a repository's largest allocation.
+        let (mut indexes, mut referrers) = (Vec::new(), Vec::new());
+        for image in images {
+            if is_index(image) {
+                indexes.push(image);
+            }
+            if let Some(subjects) = subjects(image) {
+                referrers.push((&image.digest, subjects));
+            }
+        }
         // Links are only made to images present: most repositories have none to make.
         let present: HashSet<&Digest> = match indexes.is_empty() && referrers.is_empty() {
             true => HashSet::new(),
