@@ -267,7 +267,7 @@ impl Resolver<'_> {
                     Pending::Follower(listed) => Decision::new(listed, follower_expiry(parents)),
                 };
                 decision.wave = wave;
-                decision.follows = parents.iter().map(|(_, p)| p.clone()).collect();
+                decision.set_follows(parents.iter().map(|(_, p)| p.clone()).collect());
                 (decision, Status::Expired(wave))
             }
         };
