@@ -308,6 +308,32 @@ impl Plan {
         })
     }
 
+    /// Lets the kept decisions and their images go, keeping the expired ones (renumbered):
+    /// a live run reports only what it deletes, and a repository's images are its largest
+    /// allocation.
+    pub fn drop_kept(&mut self) {
+        self.kept = Vec::new();
+        // The expired images' new places: their order in the listing, among themselves.
+        let mut renumbered: Vec<Option<u32>> = vec![None; self.images.len()];
+        for decision in &self.expired {
+            renumbered[decision.listed as usize] = Some(0);
+        }
+        for (new, place) in (0..).zip(renumbered.iter_mut().flatten()) {
+            *place = new;
+        }
+        let images = std::mem::take(&mut self.images)
+            .into_iter()
+            .zip(&renumbered);
+        self.images = images
+            .filter_map(|(image, new)| new.map(|_| image))
+            .collect();
+        for decision in &mut self.expired {
+            if let Some(new) = renumbered[decision.listed as usize] {
+                decision.listed = new;
+            }
+        }
+    }
+
     /// Puts both lists in the plan's order.
     pub(crate) fn sort(&mut self) {
         let images = &self.images;
@@ -727,6 +753,29 @@ mod tests {
             .chain(&plan.kept)
             .find(|d| plan.image(d).digest == digest)
             .unwrap()
+    }
+
+    #[test]
+    fn dropping_the_kept_images_leaves_each_expired_decision_its_own_image() {
+        let policy = policy(vec![rule(1, status_count("any", 2))]);
+        let images = vec![
+            image("d", &[], 1),
+            image("a", &["v1"], 9),
+            image("c", &[], 2),
+            image("b", &[], 5),
+            image("e", &["v2"], 0),
+        ];
+        let mut plan = plan(images, &policy, now());
+        assert_eq!(expired_names(&plan), ["a", "b", "c"]);
+        plan.drop_kept();
+        assert_eq!(expired_names(&plan), ["a", "b", "c"]);
+        assert!(plan.kept.is_empty());
+        let names: Vec<String> = plan.images.iter().map(|i| i.digest.to_string()).collect();
+        assert_eq!(
+            names,
+            ["sha256:a", "sha256:c", "sha256:b"],
+            "listing order, kept gone"
+        );
     }
 
     #[test]

@@ -316,7 +316,7 @@ async fn sweep<R: Registry>(
     }
     if !options.dry_run() {
         // Only a dry run reports what it keeps; a live run lets the kept images go now.
-        plan.kept = Vec::new();
+        plan.drop_kept();
     }
     let granted = shared.take(plan.expired.len());
     let deferred = plan.expired.split_off(granted);
