@@ -74,6 +74,15 @@ impl From<Decided<'_>> for KeptImage {
     }
 }
 
+impl KeptImage {
+    /// An image the plan expires that the run did not delete after all, and `why`.
+    pub fn held_back(d: Decided<'_>, why: &str) -> Self {
+        let mut kept = Self::from(d);
+        kept.image.reason = format!("held back: {why}");
+        kept
+    }
+}
+
 /// A plan, per image, as `ecr-janitor plan` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlanReport {

@@ -14,7 +14,7 @@ use crate::aws::ecr::{DeleteOutcome, Recheck, Registry, BATCH_LIMIT};
 use crate::aws::AwsError;
 use crate::decide::plan::Decided;
 use crate::model::{Digest, Image};
-use crate::report::{ImageEntry, KeptImage, RepositoryReport};
+use crate::report::{KeptImage, RepositoryReport};
 
 /// ECR's failure code for an image that is no longer there.
 const IMAGE_NOT_FOUND: &str = "ImageNotFound";
@@ -265,12 +265,8 @@ impl<R: Registry> Deleter<'_, R> {
     }
 
     fn hold(&mut self, decision: Decided, why: String) {
-        let mut entry = ImageEntry::from(decision);
-        entry.reason = format!("held back: {why}");
-        self.report.held_back.push(KeptImage {
-            image: entry,
-            rule_priority: decision.rule_priority(),
-        });
+        let held = KeptImage::held_back(decision, &why);
+        self.report.held_back.push(held);
     }
 }
 

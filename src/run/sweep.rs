@@ -29,8 +29,7 @@ use crate::decide::protect::{arn_location, InUse};
 use crate::decide::scope::{self, Policies, Position, Verdict};
 use crate::model::{Digest, Repository};
 use crate::report::{
-    BrakesReport, ExpiredImage, ImageEntry, KeptImage, Outcome, RepositoryError, RepositoryReport,
-    RunReport,
+    BrakesReport, ExpiredImage, KeptImage, Outcome, RepositoryError, RepositoryReport, RunReport,
 };
 
 enum Visit {
@@ -402,14 +401,7 @@ fn hold_all(plan: &mut Plan, why: &str, options: &RunOptions, report: &mut Repos
 /// Expired decisions reported as held back, for `why`.
 fn held<'p>(expired: impl Iterator<Item = Decided<'p>>, why: &str) -> Vec<KeptImage> {
     expired
-        .map(|d| {
-            let mut image = ImageEntry::from(d);
-            image.reason = format!("held back: {why} (planned: {})", d.reason);
-            KeptImage {
-                image,
-                rule_priority: d.rule_priority(),
-            }
-        })
+        .map(|d| KeptImage::held_back(d, &format!("{why} (planned: {})", d.reason)))
         .collect()
 }
 
