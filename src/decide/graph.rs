@@ -315,8 +315,8 @@ fn follower_expiry(parents: &[(Link, Digest)]) -> Reason {
 /// Decides one repository: the policy decides the images that stand alone, an image in use
 /// (`protected`: digest → who uses it) is kept whatever the policy says, then each image
 /// that follows others (index children, referrers) follows them. With an unreadable index
-/// manifest, no untagged image expires.
-/// `decide_alone` plans the images that its second argument says stand alone.
+/// manifest, no untagged image expires. `decide_alone` plans the images that its second
+/// argument says stand alone.
 pub fn follow(
     images: Vec<Image>,
     manifests: &Manifests,

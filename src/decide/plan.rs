@@ -479,24 +479,25 @@ pub(crate) fn plan_alone(
 /// over the images where they lie, then put in the plan's order. Bytes rather than words:
 /// with up to 8 rules, the bits of a million images fit in a cache.
 struct Matches {
-    words: usize,
+    /// Bytes per image: one per 8 rules.
+    width: usize,
     bits: Vec<u8>,
 }
 
 impl Matches {
     fn get(&self, at: usize, rule: usize) -> bool {
-        self.bits[at * self.words + rule / 8] >> (rule % 8) & 1 == 1
+        self.bits[at * self.width + rule / 8] >> (rule % 8) & 1 == 1
     }
 
     /// The same bits, reordered from listing order to that of `keys`.
     fn in_order_of(self, keys: &[Key]) -> Matches {
-        let words = self.words;
-        let mut bits = Vec::with_capacity(keys.len() * words);
+        let width = self.width;
+        let mut bits = Vec::with_capacity(keys.len() * width);
         for key in keys {
-            let at = key.listed() as usize * words;
-            bits.extend_from_slice(&self.bits[at..at + words]);
+            let at = key.listed() as usize * width;
+            bits.extend_from_slice(&self.bits[at..at + width]);
         }
-        Matches { words, bits }
+        Matches { width, bits }
     }
 }
 
@@ -507,8 +508,8 @@ fn keys_and_matches(
     alone: impl Fn(&Image) -> bool,
     rules: &[Rule],
 ) -> (Vec<Key>, Matches) {
-    let words = rules.len().div_ceil(8);
-    let mut bits = vec![0u8; images.len() * words];
+    let width = rules.len().div_ceil(8);
+    let mut bits = vec![0u8; images.len() * width];
     let mut keys = Vec::with_capacity(images.len());
     for (listed, image) in images.iter().enumerate() {
         if !alone(image) {
@@ -517,11 +518,11 @@ fn keys_and_matches(
         keys.push(Key::new(image.pushed_at, listed as u32));
         for (r, rule) in rules.iter().enumerate() {
             if rule.selection.matches(&image.tags) {
-                bits[listed * words + r / 8] |= 1 << (r % 8);
+                bits[listed * width + r / 8] |= 1 << (r % 8);
             }
         }
     }
-    (keys, Matches { words, bits })
+    (keys, Matches { width, bits })
 }
 
 /// Each image's state after applying every rule, in priority order, to the images its
