@@ -408,8 +408,34 @@ enum State {
     Expired { by: u32, pick: Pick },
 }
 
-/// Why a rule's limits picked an image: the policy's two reasons, kept small since every
-/// image of a repository has a [`State`] (a [`Reason`] also carries the graph's).
+impl State {
+    /// The state after rule `by`, whose selection matches the image: an unclaimed image its
+    /// limits pick expires by it (`picked`); one they leave is claimed by it; a claimed one
+    /// they pick notes that the rule would expire it.
+    fn then(self, by: u32, picked: Option<Pick>) -> State {
+        match (self, picked) {
+            (State::Unselected, Some(pick)) => State::Expired { by, pick },
+            (State::Unselected, None) => State::Claimed {
+                by,
+                would_expire: None,
+            },
+            (
+                State::Claimed {
+                    by: first,
+                    would_expire: None,
+                },
+                Some(_),
+            ) => State::Claimed {
+                by: first,
+                would_expire: Some(by),
+            },
+            (decided, _) => decided,
+        }
+    }
+}
+
+/// Why a rule's limits picked an image: the policy's two reasons, without the graph's that a
+/// [`Reason`] also carries.
 #[derive(Debug, Clone, Copy)]
 enum Pick {
     /// `sinceImagePushed`: see [`Reason::PushedTooLongAgo`].
@@ -465,8 +491,7 @@ pub(crate) fn plan_alone(
     let rules = policy.rules();
     let (mut keys, matches) = keys_and_matches(&images, alone, rules);
     sort_keys(&mut keys, &images);
-    let states = apply_rules(rules, &keys, matches.in_order_of(&keys), now);
-    let (expired, kept) = decisions(&keys, &states, now);
+    let (expired, kept) = apply_rules(rules, &keys, &matches, now);
     Plan {
         images,
         expired,
@@ -475,29 +500,33 @@ pub(crate) fn plan_alone(
     }
 }
 
-/// Which rules' selections match each image, one bit per rule: computed in a single pass
-/// over the images where they lie, then put in the plan's order. Bytes rather than words:
-/// with up to 8 rules, the bits of a million images fit in a cache.
+/// Which rules' selections match each image, one bit per rule, by the image's place in the
+/// listing, computed in a single pass over the images. Bytes rather than words: with up to
+/// 8 rules, the bits of a million images fit in a cache.
 struct Matches {
     /// Bytes per image: one per 8 rules.
     width: usize,
     bits: Vec<u8>,
+    /// For each rule, how many of the images that stand alone it matches.
+    counts: Vec<u32>,
 }
 
 impl Matches {
-    fn get(&self, at: usize, rule: usize) -> bool {
-        self.bits[at * self.width + rule / 8] >> (rule % 8) & 1 == 1
-    }
-
-    /// The same bits, reordered from listing order to that of `keys`.
-    fn in_order_of(self, keys: &[Key]) -> Matches {
-        let width = self.width;
-        let mut bits = Vec::with_capacity(keys.len() * width);
-        for key in keys {
-            let at = key.listed() as usize * width;
-            bits.extend_from_slice(&self.bits[at..at + width]);
-        }
-        Matches { width, bits }
+    /// The rules (places in the policy, so in priority order) whose selections match the
+    /// image listed at `listed`.
+    fn rules_of(&self, listed: u32) -> impl Iterator<Item = usize> + '_ {
+        let at = listed as usize * self.width;
+        let bytes = self.bits[at..at + self.width].iter().enumerate();
+        bytes.flat_map(|(byte_at, &byte)| {
+            let mut rest = byte;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let bit = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    byte_at * 8 + bit
+                })
+            })
+        })
     }
 }
 
@@ -510,6 +539,7 @@ fn keys_and_matches(
 ) -> (Vec<Key>, Matches) {
     let width = rules.len().div_ceil(8);
     let mut bits = vec![0u8; images.len() * width];
+    let mut counts = vec![0u32; rules.len()];
     let mut keys = Vec::with_capacity(images.len());
     for (listed, image) in images.iter().enumerate() {
         if !alone(image) {
@@ -519,38 +549,55 @@ fn keys_and_matches(
         for (r, rule) in rules.iter().enumerate() {
             if rule.selection.matches(&image.tags) {
                 bits[listed * width + r / 8] |= 1 << (r % 8);
+                counts[r] += 1;
             }
         }
     }
-    (keys, Matches { width, bits })
+    let matches = Matches {
+        width,
+        bits,
+        counts,
+    };
+    (keys, matches)
 }
 
-/// Each image's state after applying every rule, in priority order, to the images its
-/// selection `matches` (places in `keys`).
-fn apply_rules(rules: &[Rule], keys: &[Key], matches: Matches, now: DateTime<Utc>) -> Vec<State> {
-    let mut states = vec![State::default(); keys.len()];
-    let mut matched = Vec::with_capacity(keys.len());
-    for (r, rule) in rules.iter().enumerate() {
-        matched.clear();
-        matched.extend((0..keys.len() as u32).filter(|&at| matches.get(at as usize, r)));
-        apply(rule, keys, &matched, now, &mut states);
-    }
-    states
-}
-
-/// Files each image, with its state after every rule, as expired or kept, in key order.
-fn decisions(keys: &[Key], states: &[State], now: DateTime<Utc>) -> (Vec<Decision>, Vec<Decision>) {
-    let expiring = states
-        .iter()
-        .filter(|s| matches!(s, State::Expired { .. }))
-        .count();
-    let mut expired = Vec::with_capacity(expiring);
-    let mut kept = Vec::with_capacity(keys.len() - expiring);
-    for (key, state) in keys.iter().zip(states) {
-        let decision = decision(*key, *state, now);
-        match state {
-            State::Expired { .. } => expired.push(decision),
-            _ => kept.push(decision),
+/// Applies every rule to the images of `keys` (in the plan's order) and files each as expired
+/// or kept, in that order, with its reason.
+///
+/// One pass, a group of equal push instants at a time. A count rule ranks its matched images
+/// newest first, ties by smaller digest first; an image's rank (how many matched images come
+/// before it) is the rule's matches in later groups plus those ahead of it in its own group,
+/// which is in digest order. `later` counts down the matches not yet passed.
+fn apply_rules(
+    rules: &[Rule],
+    keys: &[Key],
+    matches: &Matches,
+    now: DateTime<Utc>,
+) -> (Vec<Decision>, Vec<Decision>) {
+    let cutoffs: Vec<Vec<Option<u128>>> = rules.iter().map(|rule| cutoffs(rule, now)).collect();
+    let mut later = matches.counts.clone();
+    let mut newer = vec![0u32; rules.len()];
+    let (mut expired, mut kept) = (Vec::new(), Vec::with_capacity(keys.len()));
+    for group in keys.chunk_by(|a, b| a.pushed() == b.pushed()) {
+        for key in group {
+            matches.rules_of(key.listed()).for_each(|r| later[r] -= 1);
+        }
+        newer.copy_from_slice(&later);
+        for &key in group {
+            let mut state = State::Unselected;
+            for r in matches.rules_of(key.listed()) {
+                let rule = &rules[r];
+                state = state.then(
+                    rule.priority,
+                    pick(rule, &cutoffs[r], key.pushed(), newer[r]),
+                );
+                newer[r] += 1;
+            }
+            let decision = decision(key, state, now);
+            match state {
+                State::Expired { .. } => expired.push(decision),
+                _ => kept.push(decision),
+            }
         }
     }
     (expired, kept)
@@ -583,43 +630,16 @@ fn oldest_first(a: &Image, b: &Image) -> Ordering {
         .then_with(|| a.digest.cmp(&b.digest))
 }
 
-/// Applies `rule` to the images it `matched` (places in `keys`, oldest first): an unclaimed
-/// image its limits pick expires by it, with the reason of the limit that picked it (the age
-/// limit's when both do); one they leave is claimed by it; a claimed one they pick notes
-/// that the rule would expire it.
-fn apply(rule: &Rule, keys: &[Key], matched: &[u32], now: DateTime<Utc>, states: &mut [State]) {
-    // sinceImagePushed N picks what was pushed before now - N days: one instant per rule.
-    let cutoffs: Vec<Option<u128>> = rule
-        .limits
+/// For each of `rule`'s limits, the instant before which `sinceImagePushed N` picks an image
+/// (now less N days); None for a count limit.
+fn cutoffs(rule: &Rule, now: DateTime<Utc>) -> Vec<Option<u128>> {
+    rule.limits
         .iter()
         .map(|limit| match *limit {
             Limit::SincePushedDays(days) => Some(instant(now - TimeDelta::days(i64::from(days)))),
             Limit::CountMoreThan(_) => None,
         })
-        .collect();
-    let by = rule.priority;
-    for (at, newer) in newest_first_ranks(keys, matched) {
-        let picked = pick(rule, &cutoffs, keys[at as usize].pushed(), newer);
-        let state = &mut states[at as usize];
-        *state = match (*state, picked) {
-            (State::Unselected, Some(pick)) => State::Expired { by, pick },
-            (State::Unselected, None) => State::Claimed {
-                by,
-                would_expire: None,
-            },
-            (
-                State::Claimed {
-                    by: first,
-                    would_expire: None,
-                },
-                Some(_),
-            ) => State::Claimed {
-                by: first,
-                would_expire: Some(by),
-            },
-            (decided, _) => decided,
-        };
-    }
+        .collect()
 }
 
 /// Why `rule`'s limits pick an image pushed at `pushed`, ranked `newer`-th among the
@@ -648,32 +668,13 @@ fn pick(rule: &Rule, cutoffs: &[Option<u128>], pushed: u128, newer: u32) -> Opti
     by_age.or(by_count)
 }
 
-/// Each matched image (places in `keys`, oldest first) with how many matched images rank
-/// ahead of it newest first (pushed later, or at the same time with a smaller digest).
-/// Linear: the matched keys are already in (pushed, digest) order, so newest first is that
-/// order reversed group by group of equal push times, each group kept in digest order.
-fn newest_first_ranks<'k>(
-    keys: &'k [Key],
-    matched: &'k [u32],
-) -> impl Iterator<Item = (u32, u32)> + 'k {
-    let same_instant = |a: &u32, b: &u32| keys[*a as usize].pushed() == keys[*b as usize].pushed();
-    let mut newer_groups = matched.len() as u32;
-    matched.chunk_by(same_instant).flat_map(move |group| {
-        newer_groups -= group.len() as u32;
-        let ahead = newer_groups;
-        group
-            .iter()
-            .zip(0..)
-            .map(move |(&at, offset)| (at, ahead + offset))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
     use proptest::prelude::*;
     use serde_json::{json, Value};
+    use std::collections::BTreeMap;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 6, 30, 12, 0, 0).unwrap()
@@ -1419,6 +1420,59 @@ mod tests {
             .prop_flat_map(|(images, shuffled)| (Just(images), Just(shuffled), policy_strategy()))
     }
 
+    /// ECR's evaluation as the module documentation states it, rule by rule with a sort per
+    /// rule: the oracle for the one-pass planner. Each image's digest with its reason.
+    fn by_the_book(images: &[Image], policy: &Policy) -> BTreeMap<String, Reason> {
+        let mut reasons: BTreeMap<String, Reason> = images
+            .iter()
+            .map(|image| (image.digest.to_string(), Reason::Unselected))
+            .collect();
+        for rule in policy.rules() {
+            let mut matched: Vec<&Image> = images
+                .iter()
+                .filter(|i| rule.selection.matches(&i.tags))
+                .collect();
+            matched.sort_by(|a, b| b.pushed_at.cmp(&a.pushed_at).then(a.digest.cmp(&b.digest)));
+            for (newer, image) in matched.into_iter().enumerate() {
+                let age = now() - image.pushed_at;
+                let by_age = rule.limits.iter().find_map(|limit| match *limit {
+                    Limit::SincePushedDays(days) if age > TimeDelta::days(days.into()) => {
+                        Some(Reason::PushedTooLongAgo {
+                            rule: rule.priority,
+                            tag_status: rule.selection.tag_status,
+                            age_days: age.num_days(),
+                            limit_days: days,
+                        })
+                    }
+                    _ => None,
+                });
+                let by_count = rule.limits.iter().find_map(|limit| match *limit {
+                    Limit::CountMoreThan(n) if newer >= n as usize => Some(Reason::BeyondCount {
+                        rule: rule.priority,
+                        newer,
+                        limit: n,
+                    }),
+                    _ => None,
+                });
+                let reason = reasons
+                    .entry(image.digest.to_string())
+                    .or_insert(Reason::Unselected);
+                *reason = match (reason.clone(), by_age.or(by_count)) {
+                    (Reason::Unselected, Some(picked)) => picked,
+                    (Reason::Unselected, None) => Reason::WithinLimits {
+                        rule: rule.priority,
+                    },
+                    (Reason::WithinLimits { rule: first }, Some(_)) => Reason::Claimed {
+                        rule: first,
+                        would_expire: rule.priority,
+                    },
+                    (decided, _) => decided,
+                };
+            }
+        }
+        reasons
+    }
+
     proptest! {
         #[test]
         fn expired_images_match_no_higher_priority_rule((images, _shuffled, policy) in inputs()) {
@@ -1452,31 +1506,21 @@ mod tests {
         }
 
         #[test]
-        fn newest_first_ranks_are_those_of_a_sort(hours in prop::collection::vec(0i64..4, 0..40)) {
-            // Few distinct push times, so most images tie and rank by digest.
-            let mut images: Vec<Image> = hours
-                .iter()
-                .enumerate()
-                .map(|(i, h)| image_at(&format!("{:02}", (i * 7) % 40), &[], TimeDelta::hours(*h)))
-                .collect();
-            images.sort_by(oldest_first);
-            let matched: Vec<u32> = (0..images.len() as u32).filter(|i| i % 3 != 1).collect();
-            let mut by_sort = matched.clone();
-            by_sort.sort_by(|&a, &b| {
-                let (a, b) = (&images[a as usize], &images[b as usize]);
-                b.pushed_at.cmp(&a.pushed_at).then_with(|| a.digest.cmp(&b.digest))
-            });
-            let expected: Vec<u32> = matched
-                .iter()
-                .map(|i| by_sort.iter().position(|j| j == i).unwrap() as u32)
-                .collect();
-            let keys: Vec<Key> = images
-                .iter()
-                .zip(0..)
-                .map(|(image, listed)| Key::new(image.pushed_at, listed))
-                .collect();
-            let ranks: Vec<u32> = newest_first_ranks(&keys, &matched).map(|(_, rank)| rank).collect();
-            prop_assert_eq!(ranks, expected);
+        fn agrees_with_ecrs_rules_read_directly((images, _shuffled, policy) in inputs()) {
+            let book = by_the_book(&images, &policy);
+            let plan = plan(images, &policy, now());
+            for (list, expiring) in [(&plan.expired, true), (&plan.kept, false)] {
+                for decision in list {
+                    let digest = plan.image(decision).digest.to_string();
+                    let expected = &book[&digest];
+                    prop_assert_eq!(&decision.reason, expected, "{}", digest);
+                    let expires = matches!(
+                        expected,
+                        Reason::PushedTooLongAgo { .. } | Reason::BeyondCount { .. }
+                    );
+                    prop_assert_eq!(expires, expiring, "{}", digest);
+                }
+            }
         }
 
         #[test]
