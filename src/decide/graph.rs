@@ -315,17 +315,18 @@ fn follower_expiry(parents: &[(Link, Digest)]) -> Reason {
 /// Decides one repository: the policy decides the images that stand alone, an image in use
 /// (`protected`: digest → who uses it) is kept whatever the policy says, then each image
 /// that follows others (index children, referrers) follows them. With an unreadable index
-/// manifest, no untagged image expires. `decide_alone` plans the images that its second
-/// argument says stand alone.
+/// manifest, no untagged image expires. `decide_alone` plans all images but the followers,
+/// whose places in the listing (ascending) it is given.
 pub fn follow(
     images: Vec<Image>,
     manifests: &Manifests,
     protected: &BTreeMap<Digest, String>,
-    decide_alone: impl FnOnce(Vec<Image>, &dyn Fn(&Image) -> bool) -> Plan,
+    decide_alone: impl FnOnce(Vec<Image>, &[u32]) -> Plan,
 ) -> Plan {
     let graph = Graph::new(&images, manifests);
-    let mut by_policy = decide_alone(images, &|image| graph.stands_alone(image));
-    let followers = graph.followers(&by_policy.images);
+    let followers = graph.followers(&images);
+    let places: Vec<u32> = followers.iter().map(|&(_, listed)| listed).collect();
+    let mut by_policy = decide_alone(images, &places);
     let (mut pending, changed) = graph.take_changed(&mut by_policy, protected);
     let mut resolver = Resolver {
         graph: &graph,
@@ -361,7 +362,7 @@ pub fn follow(
 }
 
 impl Graph {
-    /// The images that follow others, by digest and place in the listing.
+    /// The images that follow others, by digest and place in the listing (ascending).
     fn followers(&self, images: &[Image]) -> Vec<(Digest, u32)> {
         if self.parents.is_empty() {
             return Vec::new();
@@ -648,10 +649,12 @@ mod tests {
     #[test]
     fn followers_are_not_counted_by_count_rules() {
         let policy = Policy::untagged(None, Some(1)).expect("policy");
+        // The children are the newest untagged images: counted, they would push loose-new
+        // beyond the limit.
         let images = vec![
-            index("idx", &["v1"], 3),
-            image("amd64", &[], 3),
-            image("arm64", &[], 3),
+            index("idx", &["v1"], 0),
+            image("amd64", &[], 0),
+            image("arm64", &[], 0),
             image("loose-new", &[], 1),
             image("loose-old", &[], 2),
         ];

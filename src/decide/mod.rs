@@ -47,7 +47,7 @@ pub fn decide(
     policy: &policy::Policy,
     now: DateTime<Utc>,
 ) -> plan::Plan {
-    graph::follow(images, manifests, in_use, |images, alone| {
-        plan::plan_alone(images, alone, policy, now)
+    graph::follow(images, manifests, in_use, |images, followers| {
+        plan::plan_alone(images, followers, policy, now)
     })
 }

@@ -483,19 +483,19 @@ impl Pick {
 /// union; when both pick an image, the reason given is the age limit's.
 /// Image digests are expected to be unique.
 pub fn plan(images: Vec<Image>, policy: &Policy, now: DateTime<Utc>) -> Plan {
-    plan_alone(images, |_| true, policy, now)
+    plan_alone(images, &[], policy, now)
 }
 
-/// [`plan`] for the images that `alone` says stand on their own; the others are left
-/// undecided, for the image graph to decide.
+/// [`plan`] for the images that stand on their own: those at the places in the listing
+/// `followers` names (ascending) are left undecided, for the image graph to decide.
 pub(crate) fn plan_alone(
     images: Vec<Image>,
-    alone: impl Fn(&Image) -> bool,
+    followers: &[u32],
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Plan {
     let rules = policy.rules();
-    let (mut keys, matches) = keys_and_matches(&images, alone, rules);
+    let (mut keys, matches) = keys_and_matches(&images, followers, rules);
     sort_keys(&mut keys, &images);
     let (expired, kept) = apply_rules(rules, &keys, &matches, now);
     Plan {
@@ -536,19 +536,16 @@ impl Matches {
     }
 }
 
-/// The keys of the images that stand alone, in listing order, and which rules match each
-/// image (by its place in the listing).
-fn keys_and_matches(
-    images: &[Image],
-    alone: impl Fn(&Image) -> bool,
-    rules: &[Rule],
-) -> (Vec<Key>, Matches) {
+/// The keys of the images that stand alone (all but the `followers`, places in the listing,
+/// ascending), in listing order, and which rules match each image (by its place).
+fn keys_and_matches(images: &[Image], followers: &[u32], rules: &[Rule]) -> (Vec<Key>, Matches) {
     let width = rules.len().div_ceil(8);
     let mut bits = vec![0u8; images.len() * width];
     let mut counts = vec![0u32; rules.len()];
     let mut keys = Vec::with_capacity(images.len());
+    let mut followers = followers.iter().peekable();
     for (listed, image) in images.iter().enumerate() {
-        if !alone(image) {
+        if followers.next_if_eq(&&(listed as u32)).is_some() {
             continue;
         }
         keys.push(Key::new(image.pushed_at, listed as u32));
