@@ -401,10 +401,9 @@ fn sort_keys(keys: &mut [Key], images: &[Image]) {
 }
 
 /// Where an image stands after the rules applied so far (rules by priority).
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 enum State {
     /// No rule's selection has matched it.
-    #[default]
     Unselected,
     /// Rule `by` matched it first and its limits left it; `would_expire` is the first later
     /// rule whose limits picked it, which ECR never lets expire it.
