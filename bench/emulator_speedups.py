@@ -7,24 +7,33 @@ imageDetail field by field (~0.2 ms per image: 20 s to list 100,000 images). In 
 those costs would swamp what is measured (the clients), and they would not even be fair:
 they grow with the number of calls a client makes, not with what ECR charges per call.
 
+Nor would its per-request overhead be: the emulator serves one request at a time, in one
+Python process, so every millisecond it spends on a request is a millisecond no other
+client call is served, and that caps what concurrent calls can gain, as ECR does not.
+
 What changes here, and why the answers stay the same:
 
 * ``TrackedImages``: the ``images`` list of a repository the bench seeded (``track()``), with
-  a digest index kept up to date by its mutating methods (or rebuilt after any other
-  mutation). Repositories without one are served by the emulator's code unchanged.
-  ``Repository._get_image`` answers a digest lookup from it; a miss or a tag mismatch goes
-  to the original, which raises exactly as before. Digests are unique in a repository, so
-  the first match the original would find is the only one.
+  a digest index, each image's place in the list and the list of its image indexes, kept
+  up to date by its mutating methods (or rebuilt after any other mutation). Repositories
+  without one are served by the emulator's code unchanged. ``Repository._get_image``
+  answers a digest lookup from it; a miss or a tag mismatch goes to the original, which
+  raises exactly as before. Digests are unique in a repository, so the first match the
+  original would find is the only one.
 * BatchDeleteImage by digests: the emulator's own code runs on a short list of the
   repository's images, the requested ones plus every image index (nothing else can change
   its answer: an image is found by its digest, and only an index protects another image);
-  what it removed from that list is then removed from the repository (found by bisection:
-  the list is kept in digest order, which nothing else depends on).
-* Listings (DescribeImages without imageIds, tagStatus ANY) sort the whole repository for
-  every page: the sorted order is kept until the repository's membership changes, and the
-  emulator's own pagination code runs on the slice the page needs.
-* DescribeImages: each imageDetail is serialized by moto's own serializer once, then reused
-  for as long as every field it is made from is unchanged.
+  what it removed from that list is then removed from the repository, each by moving the
+  list's last image into its place (the list's order is not answered from: listings sort).
+* DescribeImages of a tracked repository, by digests or listing (tagStatus ANY): the page
+  comes from the repository's images in listing order, kept until its membership changes
+  (the emulator sorts the whole repository for every page), and the body is assembled
+  from each imageDetail's JSON text, serialized by moto once and reused for as long as
+  every field it is made from is unchanged (moto serializes field by field, ~0.2 ms an
+  image). ``json.dumps`` writes a dict as its items joined by ", ", in insertion order.
+* ``_Direct``: those DescribeImages and BatchDeleteImage requests (once their imageDetail
+  texts are kept) are answered from the same functions without Flask and moto's request
+  dispatch (~2 ms a request); the answer's headers are those moto sends.
 * moto's request routing lists moto's package directory and the response class's methods
   on every request: both are computed once.
 * Every response body is searched for an XML ``<RequestId>`` element with a regular
@@ -37,14 +46,10 @@ What changes here, and why the answers stay the same:
   moto's ``instances_tracked`` (kept for moto's reset and debug dump: a listing of 100,000
   images would leave 100,000 copies there, which the garbage collector then walks ever
   after; the copies are never used again).
-* BatchDeleteImage's answer is written with ``json.dumps`` instead of moto's serializer,
-  which walks the response shape field by field (~4 ms for 100 image ids): the same text.
-* A DescribeImages body is assembled from each imageDetail's cached JSON text instead of
-  ``json.dumps`` of the whole document each time: the same text (``json.dumps`` writes a
-  dict as its items joined by ``", "``, in insertion order).
 
-``self_check()`` compares every answer against the emulator without these changes and
-raises if anything differs; the bench runs it before measuring anything.
+``self_check()`` compares every answer, and the repository after every deletion, against
+the emulator without these changes and raises if anything differs; the bench runs it
+before measuring anything, and `make test` runs it too.
 
 Also here: ``busy_seconds()``, the time the emulator spent serving requests (inside its
 lock, so it adds up across concurrent calls), to tell emulator time from client time.
@@ -53,8 +58,8 @@ lock, so it adds up across concurrent calls), to tell emulator time from client 
 from __future__ import annotations
 
 import bisect
+import copy
 import json
-import operator
 import threading
 import time
 from typing import Any, Optional
@@ -62,35 +67,33 @@ from typing import Any, Optional
 import ecr_emulator
 
 _enabled = False
-_checking = False  # while self_check() runs: assembled bodies are compared with json.dumps
 _installed = False
 _install_lock = threading.Lock()
 _busy = 0.0
 _busy_lock = threading.Lock()
-_detail_cache: dict[tuple, dict[str, Any]] = {}
+# id(image) -> (image, the fields its imageDetail is made from, that imageDetail's JSON text)
+_text_cache: dict[int, tuple[Any, tuple, str]] = {}
 # Listing scope -> (tracked images, their generation, images in listing order, their keys)
 _order_cache: dict[str, tuple[Any, int, list[Any], list[str]]] = {}
-_listing = threading.local()  # (scope, tracked images) while a listing is being answered
-
-
-_digest_of = operator.attrgetter("_image_digest")
 
 
 class TrackedImages(list):
-    """A repository's images, kept sorted by digest, with a digest -> image index, the
-    list of its image indexes and a generation number that changes with its membership.
-    ``append`` and ``remove`` keep the index up to date; any other change rebuilds it."""
+    """A repository's images, with a digest -> image index, each image's place in the
+    list, the list of its image indexes (in push order) and a generation number that
+    changes with its membership. ``append``, ``remove`` and ``remove_all`` keep them up to
+    date; any other change rebuilds them.
+
+    ``remove_all`` moves the last image into each removed image's place: removing 100
+    images from 100,000 then costs 100 steps, not 100 moves of the list's tail. The list's
+    order then is not push order, which nothing answers from: listings sort, digests and
+    tags are unique, and the indexes keep their own list."""
 
     def __init__(self, items: Any = ()) -> None:
         super().__init__(items)
         self.generation = 0
         self._by_digest: Optional[dict[str, Any]] = None
-        self._indexes: Optional[list[Any]] = None
-        # Sorted by digest (listing order; order means nothing else): deletions find
-        # their images by bisection. Cleared by anything that adds images.
-        self._sorted = all(getattr(image, "_image_digest", None) for image in self)
-        if self._sorted:
-            list.sort(self, key=_digest_of)
+        self._places: Optional[dict[int, int]] = None
+        self._indexes: list[Any] = [image for image in self if image.graph.is_index]
 
     def by_digest(self) -> dict[str, Any]:
         if self._by_digest is None:
@@ -98,67 +101,68 @@ class TrackedImages(list):
         return self._by_digest
 
     def indexes(self) -> list[Any]:
-        """The image indexes (manifest lists) among these images, in list order."""
-        if self._indexes is None:
-            self._indexes = [image for image in self if image.graph.is_index]
+        """The image indexes (manifest lists) among these images, in push order."""
         return self._indexes
-
-    def _changed(self, added: bool) -> None:
-        self.generation += 1
-        if added:
-            self._sorted = False
 
     def append(self, image: Any) -> None:
         super().append(image)
-        self._changed(added=True)
+        self.generation += 1
         if self._by_digest is not None:
             self._by_digest[image.get_image_digest()] = image
-        if self._indexes is not None and image.graph.is_index:
+        if self._places is not None:
+            self._places[id(image)] = len(self) - 1
+        if image.graph.is_index:
             self._indexes.append(image)
 
     def remove(self, image: Any) -> None:
         super().remove(image)
-        self._changed(added=False)
+        self.generation += 1
+        self._places = None
         self._drop(image)
 
     def _drop(self, image: Any) -> None:
         if self._by_digest is not None and self._by_digest.get(image.get_image_digest()) is image:
             del self._by_digest[image.get_image_digest()]
-        if self._indexes is not None and image in self._indexes:
+        if image in self._indexes:
             self._indexes.remove(image)
 
     def remove_all(self, gone: list[Any]) -> None:
-        """Remove these members."""
+        """Remove these members, each by moving the last image into its place."""
         if not gone:
             return
-        self._changed(added=False)
+        self.generation += 1
+        if self._places is None:
+            self._places = {id(image): at for at, image in enumerate(self)}
+        places = self._places
         for image in gone:
-            at = bisect.bisect_left(self, image._image_digest, key=_digest_of) if self._sorted else -1
-            if 0 <= at < len(self) and list.__getitem__(self, at) is image:
-                list.__delitem__(self, at)
-            else:
-                list.remove(self, image)
+            at = places.pop(id(image))
+            last = list.pop(self)
+            if last is not image:
+                list.__setitem__(self, at, last)
+                places[id(last)] = at
             self._drop(image)
 
-    def _mutator(name: str, adds: bool):  # noqa: N805 - builds methods below
+    def _mutator(name: str):  # noqa: N805 - builds methods below
         def method(self: "TrackedImages", *args: Any, **kwargs: Any) -> Any:
-            self._changed(added=adds)
+            self.generation += 1
             self._by_digest = None
-            self._indexes = None
-            return getattr(list, name)(self, *args, **kwargs)
+            self._places = None
+            answer = getattr(list, name)(self, *args, **kwargs)
+            self._indexes = [image for image in self if image.graph.is_index]
+            return answer
         method.__name__ = name
         return method
 
-    extend = _mutator("extend", True)
-    insert = _mutator("insert", True)
-    pop = _mutator("pop", False)
-    clear = _mutator("clear", False)
-    sort = _mutator("sort", True)
-    reverse = _mutator("reverse", True)
-    __setitem__ = _mutator("__setitem__", True)
-    __delitem__ = _mutator("__delitem__", False)
-    __iadd__ = _mutator("__iadd__", True)
-    __imul__ = _mutator("__imul__", True)
+    extend = _mutator("extend")
+    insert = _mutator("insert")
+    pop = _mutator("pop")
+    clear = _mutator("clear")
+    sort = _mutator("sort")
+    reverse = _mutator("reverse")
+    __setitem__ = _mutator("__setitem__")
+    __delitem__ = _mutator("__delitem__")
+    __iadd__ = _mutator("__iadd__")
+    __imul__ = _mutator("__imul__")
     del _mutator
 
 
@@ -187,7 +191,50 @@ def install(emu: Any) -> None:
             _installed = True
     middleware = emu._server.app
     if not isinstance(middleware.app, _BusyMeter):
-        middleware.app = _BusyMeter(middleware.app)
+        middleware.app = _BusyMeter(_Direct(middleware.app))
+
+
+class _Direct:
+    """Answers DescribeImages and BatchDeleteImage of a tracked repository (as the patched
+    moto code below would, from the same functions) without going through Flask and moto's
+    request dispatch, which cost ~2 ms a request; anything else, or any request these
+    functions leave to the emulator, goes to moto's app. Called with the backend lock held."""
+
+    _ACTIONS = {ecr_emulator.TARGET_PREFIX + "DescribeImages", ecr_emulator.TARGET_PREFIX + "BatchDeleteImage"}
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        body = self._answer(environ) if _enabled and environ.get("HTTP_X_AMZ_TARGET") in self._ACTIONS else None
+        if body is None:
+            return self.app(environ, start_response)
+        from moto.utilities.aws_headers import gen_amzn_requestid_long
+
+        data = body.encode("utf-8")
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"),
+                                  ("x-amzn-requestid", gen_amzn_requestid_long()),
+                                  ("Content-Length", str(len(data))), ("Access-Control-Allow-Origin", "*")])
+        return [data]
+
+    @staticmethod
+    def _answer(environ: Any) -> Optional[str]:
+        stream = environ["wsgi.input"]
+        try:
+            request = json.loads(stream.read())
+        except ValueError:
+            return None
+        finally:
+            stream.seek(0)
+        match = ecr_emulator._CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        from moto.ecr.models import ecr_backends
+
+        backend = ecr_backends[ecr_emulator.ACCOUNT_ID][match.group(1) if match else ecr_emulator.REGION]
+        if not isinstance(request, dict):
+            return None
+        if environ["HTTP_X_AMZ_TARGET"].endswith(".DescribeImages"):
+            return _describe_body(backend, request.get)
+        return _delete_body(backend, request)
 
 
 class _BusyMeter:
@@ -301,29 +348,6 @@ def _install_patches() -> None:
 
     ECRBackend.batch_delete_image = batch_delete_image
 
-    class DeletedIds(ActionResult):
-        """A BatchDeleteImage answer written with ``json.dumps``, in the shape's member
-        order, as moto's serializer writes it."""
-
-        def execute_result(self, context: Any) -> Any:
-            result = self.result
-            status, headers, _ = ActionResult({}).execute_result(context)
-            body = json.dumps({"imageIds": [_in_order(i, _ID_MEMBERS) for i in result["imageIds"]],
-                               "failures": [_failure(f) for f in result["failures"]]})
-            if _checking:
-                _, _, expected = ActionResult(result).execute_result(context)
-                assert body == expected, "written BatchDeleteImage body differs"
-            return _with_body(status, headers, body)
-
-    original_delete_response = ECRResponse.batch_delete_image
-
-    def batch_delete_response(self: Any) -> Any:
-        result = original_delete_response(self)
-        if _enabled and isinstance(result, ActionResult) and _plain_delete_result(result.result):
-            return DeletedIds(result.result)
-        return result
-
-    ECRResponse.batch_delete_image = batch_delete_response
 
     # What copy.copy made before (BaseModel.__new__ tracked it), without pickling's protocol;
     # with the speed-ups on, untracked.
@@ -336,76 +360,165 @@ def _install_patches() -> None:
 
     ecr_models.Image.__copy__ = copy_image
 
-    original_paginate = ecr_emulator._paginate
+    _install_describe_images(ECRResponse, ActionResult)
 
-    def paginate(items: list[Any], key: Any, max_results: Any = None, next_token: Optional[str] = None,
-                 scope: str = "", *rest: Any, **kwargs: Any) -> Any:
-        # A listing of a tracked repository (DescribeImages, tagStatus ANY): its images in
-        # listing order are kept until the repository's membership changes, and the
-        # emulator's pagination runs on the part of them the page needs (from the first
-        # image after the token, one more than the page): same page, same token.
-        source = getattr(_listing, "source", None)
-        if (_enabled and source is not None and source[0] == scope and key is ecr_emulator._image_order_key
-                and not rest and not kwargs):
-            tracked = source[1]
-            entry = _order_cache.get(scope)
-            if entry is None or entry[0] is not tracked or entry[1] != tracked.generation \
-                    or len(entry[2]) != len(items):
-                ordered = sorted(items, key=key)
-                entry = (tracked, tracked.generation, ordered, [key(i) for i in ordered])
-                _order_cache[scope] = entry
-            ordered, keys = entry[2], entry[3]
-            try:
-                limit = ecr_emulator.DEFAULT_MAX_RESULTS if max_results is None else int(max_results)
-                start = bisect.bisect_right(keys, ecr_emulator._decode_token(next_token, scope)) if next_token else 0
-            except Exception:  # noqa: BLE001 - the emulator's own code gives the error
-                limit, start = -1, 0
-            if 1 <= limit <= ecr_emulator.MAX_MAX_RESULTS:
-                items = ordered[start:start + limit + 1]
-        return original_paginate(items, key, max_results, next_token, scope, *rest, **kwargs)
 
-    ecr_emulator._paginate = paginate
+def _install_describe_images(ECRResponse: Any, ActionResult: Any) -> None:  # noqa: N803 - classes
+    """DescribeImages of a tracked repository, without a filter and by digests or listing:
+    the page (or the ids' images) found from the kept listing order (or the digest index),
+    the body assembled from each image's kept imageDetail text. Anything else goes to the
+    emulator's own code."""
 
-    original_describe_images = ECRResponse.describe_images
+    class Details(ActionResult):
+        """An answer with these images' imageDetails (added last) and ``rest``."""
 
-    class CachedDetails(ActionResult):
+        def __init__(self, rest: dict[str, Any], images: list[Any]) -> None:
+            super().__init__(rest)
+            self.images = images
+
         def execute_result(self, context: Any) -> Any:
-            result = dict(self.result)  # type: ignore[call-overload]
-            details = result.pop("imageDetails")
-            keys = [_detail_key(d) for d in details]
-            missing = [d for d, k in zip(details, keys) if k not in _detail_cache]
-            if missing:
-                _, _, body = ActionResult({"imageDetails": missing}).execute_result(context)
-                for detail, serialized in zip(missing, json.loads(body)["imageDetails"]):
-                    _detail_cache[_detail_key(detail)] = (serialized, json.dumps(serialized))
-            status, headers, body = ActionResult(result).execute_result(context)
-            document = json.loads(body)
-            # json.dumps(document) with "imageDetails" added last, from the cached texts.
-            head = json.dumps(document)[:-1] + (", " if document else "")
-            body = head + '"imageDetails": [' + ", ".join(_detail_cache[k][1] for k in keys) + "]}"
-            if _checking:
-                document["imageDetails"] = [_detail_cache[k][0] for k in keys]
-                assert body == json.dumps(document), "assembled DescribeImages body differs"
-            return _with_body(status, headers, body)
+            texts = _detail_texts(self.images, lambda details: ActionResult(
+                {"imageDetails": details}).execute_result(context)[2])
+            status, headers, _ = ActionResult({}).execute_result(context)
+            return _with_body(status, headers, _with_details(self.result, texts))
+
+    def tracked_answer(response: Any) -> Optional[Any]:
+        found = _tracked_images(response.ecr_backend, response._get_param)
+        return None if found is None else Details(*found)
+
+    original = ECRResponse.describe_images
 
     def describe_images(self: Any) -> Any:
-        _listing.source = None
-        if _enabled and not self._get_param("imageIds"):
-            name = self._get_param("repositoryName")
-            status = (self._get_param("filter") or {}).get("tagStatus") or "ANY"
-            images = getattr(self.ecr_backend.repositories.get(name), "images", None)
-            if status == "ANY" and isinstance(images, TrackedImages):
-                _listing.source = (f"images:{name}:ANY", images)
-        try:
-            result = original_describe_images(self)
-        finally:
-            _listing.source = None
-        if _enabled and isinstance(result, ActionResult) and isinstance(result.result, dict) \
-                and "imageDetails" in result.result:
-            return CachedDetails(result.result)
-        return result
+        if _enabled:
+            answer = tracked_answer(self)
+            if answer is not None:
+                return answer
+        return original(self)
 
     ECRResponse.describe_images = describe_images
+
+
+def _tracked_images(backend: Any, param: Any) -> Optional[tuple[dict[str, Any], list[Any]]]:
+    """For a DescribeImages request (``param``: its parameters), without a filter, of a
+    tracked repository, by digests or listing: the answer's fields besides imageDetails,
+    and the images it details. None: the emulator's own code answers."""
+    repository = backend.repositories.get(param("repositoryName"))
+    images = getattr(repository, "images", None)
+    status = param("filter")
+    if not isinstance(images, TrackedImages) or param("registryId") is not None \
+            or not (status is None or (isinstance(status, dict) and status.get("tagStatus") in (None, "ANY"))):
+        return None
+    ids = param("imageIds")
+    if ids:
+        found = _by_digests(images, ids)
+        return None if found is None else ({}, found)
+    if ids is not None:
+        return None
+    page = _listing_page(repository.name, images, param("maxResults"), param("nextToken"))
+    return None if page is None else ({"nextToken": page[1]} if page[1] else {}, page[0])
+
+
+def _describe_body(backend: Any, param: Any) -> Optional[str]:
+    """A DescribeImages answer's text, when ``_tracked_images`` finds one and every image's
+    imageDetail text is kept already (else None: moto's code answers, and keeps them)."""
+    found = _tracked_images(backend, param)
+    if found is None:
+        return None
+    texts = [_kept_text(image) for image in found[1]]
+    return None if None in texts else _with_details(found[0], texts)
+
+
+def _with_details(rest: dict[str, Any], texts: list[str]) -> str:
+    """``json.dumps(rest)`` with "imageDetails" added last, from their texts."""
+    return json.dumps(rest)[:-1] + (", " if rest else "") + '"imageDetails": [' + ", ".join(texts) + "]}"
+
+
+def _delete_body(backend: Any, request: dict[str, Any]) -> Optional[str]:
+    """A BatchDeleteImage answer's text, for 1 to 100 ids that are digests alone in a
+    tracked repository (else None: moto's code answers)."""
+    ids = request.get("imageIds")
+    repository = backend.repositories.get(request.get("repositoryName"))
+    if not (isinstance(getattr(repository, "images", None), TrackedImages) and set(request) <= {"repositoryName", "imageIds"}
+            and isinstance(ids, list) and 1 <= len(ids) <= ecr_emulator.MAX_BATCH_DELETE
+            and all(isinstance(i, dict) and list(i) == ["imageDigest"] and isinstance(i["imageDigest"], str)
+                    for i in ids)):
+        return None
+    result = backend.batch_delete_image(repository.name, None, ids)
+    if not _plain_delete_result(result):
+        raise AssertionError(f"BatchDeleteImage result the bench cannot write: {result!r}")
+    return _deleted_ids_text(result)
+
+
+def _by_digests(images: "TrackedImages", ids: Any) -> Optional[list[Any]]:
+    """The images these ids name, first mention first, when every id is a digest alone
+    of an image there (else None: the emulator answers, and fails the call as ECR does)."""
+    index = images.by_digest()
+    if not isinstance(ids, list) or len(ids) > ecr_emulator.MAX_IMAGE_IDS:
+        return None
+    found: dict[str, Any] = {}
+    for image_id in ids:
+        if not (isinstance(image_id, dict) and list(image_id) == ["imageDigest"]):
+            return None
+        image = index.get(image_id["imageDigest"])
+        if image is None:
+            return None
+        found.setdefault(image_id["imageDigest"], image)
+    return list(found.values())
+
+
+def _listing_page(name: str, images: "TrackedImages", max_results: Any,
+                  next_token: Any) -> Optional[tuple[list[Any], Optional[str]]]:
+    """A listing's page and next token, as the emulator's pagination makes them, from
+    the repository's images in listing order (kept while its membership is unchanged);
+    None when the request is not a valid one (the emulator gives the error)."""
+    if max_results is None:
+        limit = ecr_emulator.DEFAULT_MAX_RESULTS
+    elif type(max_results) is int and 1 <= max_results <= ecr_emulator.MAX_MAX_RESULTS:
+        limit = max_results
+    else:
+        return None
+    scope = f"images:{name}:ANY"
+    entry = _order_cache.get(scope)
+    if entry is None or entry[0] is not images or entry[1] != images.generation:
+        ordered = sorted(images, key=ecr_emulator._image_order_key)
+        entry = (images, images.generation, ordered, [ecr_emulator._image_order_key(i) for i in ordered])
+        _order_cache[scope] = entry
+    ordered, keys = entry[2], entry[3]
+    start = 0
+    if next_token:
+        try:
+            start = bisect.bisect_right(keys, ecr_emulator._decode_token(next_token, scope))
+        except Exception:  # noqa: BLE001 - the emulator's own code gives the error
+            return None
+    token = None
+    if start + limit < len(ordered):
+        token = ecr_emulator._encode_token(scope, keys[start + limit - 1])
+    return ordered[start:start + limit], token
+
+
+def _detail_texts(images: list[Any], serialize: Any) -> list[str]:
+    """Each image's imageDetail as JSON text, serialized by moto (``serialize``: details ->
+    response body) once and kept for as long as every field it is made from is unchanged."""
+    texts = [_kept_text(image) for image in images]
+    missing = [image for image, text in zip(images, texts) if text is None]
+    if missing:
+        details = []
+        for image in missing:  # as the emulator's DescribeImages answers it
+            detail = copy.copy(image)
+            if not detail.image_tags:
+                del detail.image_tags
+            details.append(detail)
+        for image, serialized in zip(missing, json.loads(serialize(details))["imageDetails"]):
+            _text_cache[id(image)] = (image, _detail_fields(image), json.dumps(serialized))
+    return [text if text is not None else _text_cache[id(image)][2] for image, text in zip(images, texts)]
+
+
+def _kept_text(image: Any) -> Optional[str]:
+    """The kept imageDetail text of this image, if every field it was made from is unchanged."""
+    entry = _text_cache.get(id(image))
+    if entry is None or entry[0] is not image or entry[1] != _detail_fields(image):
+        return None
+    return entry[2]
 
 
 def _with_body(status: Any, headers: Any, body: str) -> Any:
@@ -417,6 +530,13 @@ def _with_body(status: Any, headers: Any, body: str) -> Any:
 
 _ID_MEMBERS = ("imageDigest", "imageTag")
 _FAILURE_MEMBERS = ("imageId", "failureCode", "failureReason")
+
+
+def _deleted_ids_text(result: dict[str, Any]) -> str:
+    """A BatchDeleteImage answer's text, as moto's serializer writes it (the shape's
+    members in order), with ``json.dumps``."""
+    return json.dumps({"imageIds": [_in_order(i, _ID_MEMBERS) for i in result["imageIds"]],
+                       "failures": [_failure(f) for f in result["failures"]]})
 
 
 def _in_order(fields: dict[str, Any], members: tuple[str, ...]) -> dict[str, Any]:
@@ -433,7 +553,7 @@ def _failure(failure: dict[str, Any]) -> dict[str, Any]:
 
 def _plain_delete_result(result: Any) -> bool:
     """A BatchDeleteImage result of only image ids and failures with text values, which
-    ``DeletedIds`` writes as moto would."""
+    ``_deleted_ids_text`` writes as moto would."""
     if not (isinstance(result, dict) and set(result) == {"imageIds", "failures"}):
         return False
     # A failure that names no image (MissingDigestAndTag) is left to moto: the self-check
@@ -447,12 +567,11 @@ def _plain_delete_result(result: Any) -> bool:
                for d, members in fields)
 
 
-def _detail_key(detail: Any) -> tuple:
-    """Everything a serialized imageDetail is made from."""
-    return (detail.registry_id, detail.repository_name, detail.get_image_digest(),
-            tuple(getattr(detail, "image_tags", None) or ()), str(detail.image_pushed_at),
-            getattr(detail, "emu_size", None), detail.image_manifest_media_type,
-            detail.image_manifest)
+def _detail_fields(image: Any) -> tuple:
+    """Everything a serialized imageDetail is made from (immutable values, and the tags)."""
+    return (image.registry_id, image.repository_name, image.get_image_digest(), tuple(image.image_tags),
+            image.image_pushed_at, getattr(image, "emu_size", None), image.image_manifest_media_type,
+            image.image_manifest)
 
 
 # --------------------------------------------------------------------------
@@ -494,6 +613,11 @@ def self_check(emu: Any) -> None:
                 answers.append((name, kwargs, out))
             except client.exceptions.ClientError as e:
                 answers.append((name, kwargs, e.response["Error"]))
+            if name == "batch_delete_image":
+                answers.append(("left", None, left()))
+
+        def left() -> list[Any]:
+            return sorted((d, sorted(t)) for d, t in emu.snapshot()[repo].items())
 
         token = None
         while True:
@@ -515,8 +639,11 @@ def self_check(emu: Any) -> None:
              nextToken=ecr_emulator._encode_token(f"images:{repo}:TAGGED", bulk[7]))
         for status in ("TAGGED", "UNTAGGED"):
             call("describe_images", repositoryName=repo, maxResults=1000, filter={"tagStatus": status})
-        ids = [{"imageDigest": d} for d in bulk[:5] + [plain, index.digest, referrer]]
+        ids = [{"imageDigest": d} for d in bulk[:5] + [plain, index.digest, referrer, bulk[1]]]
         call("describe_images", repositoryName=repo, imageIds=ids)
+        call("describe_images", repositoryName=repo, imageIds=ids[:3], filter={"tagStatus": "ANY"})
+        call("describe_images", repositoryName=repo, imageIds=ids[:2], filter={"tagStatus": "TAGGED"})
+        call("describe_images", repositoryName=repo, maxResults=3, filter={"tagStatus": "ANY"})
         call("describe_images", repositoryName=repo, imageIds=[{"imageDigest": bulk[2], "imageTag": "v1"}])
         call("describe_images", repositoryName=repo, imageIds=[{"imageDigest": bulk[2], "imageTag": "v2"}])
         call("describe_images", repositoryName=repo, imageIds=[{"imageDigest": "sha256:" + "0" * 64}])
@@ -531,15 +658,16 @@ def self_check(emu: Any) -> None:
             {"imageTag": "latest"},  # one of two tags
         ])
         call("batch_delete_image", repositoryName=repo, imageIds=[{"imageDigest": d} for d in bulk[30:]])
-        answers.append(("left", None, sorted((d, sorted(t)) for d, t in emu.snapshot()[repo].items())))
+        # Images moved by the deletions above; then an index's children, free once it is gone.
+        call("batch_delete_image", repositoryName=repo,
+             imageIds=[{"imageDigest": d} for d in (index.digest, referrer, plain, bulk[3])])
+        call("batch_delete_image", repositoryName=repo, imageIds=[{"imageDigest": d} for d in index.children])
         again = client.describe_images(repositoryName=repo, maxResults=1000)
         again.pop("ResponseMetadata", None)
         answers.append(("after", None, again))
         return answers
 
-    global _checking
     try:
-        _checking = True
         set_enabled(False)
         restore()
         without = ask()
@@ -550,7 +678,6 @@ def self_check(emu: Any) -> None:
         restore()
         cached = ask()
     finally:
-        _checking = False
         set_enabled(False)
         emu.reset()
     for name, answers in (("speed-ups", with_speedups), ("cached answers", cached)):

@@ -780,8 +780,10 @@ class _Middleware:
             if self.emu.latency:
                 time.sleep(self.emu.latency)
             chunks = self._answer(fault, environ, capture)
+            # A listing's last page fires its repository's listing hooks (parsed only
+            # while any are pending: a page of 1,000 imageDetails takes milliseconds).
             if (fault is None and service == "ecr" and action == "DescribeImages" and repository
-                    and isinstance(parsed, dict) and not parsed.get("imageIds")
+                    and self.emu.pending_listing_hooks() and isinstance(parsed, dict) and not parsed.get("imageIds")
                     and status and status[0].startswith("200")):
                 try:
                     response = json.loads(b"".join(chunks))
