@@ -60,6 +60,7 @@ from __future__ import annotations
 import bisect
 import copy
 import json
+import operator
 import threading
 import time
 from typing import Any, Optional
@@ -73,8 +74,6 @@ _busy = 0.0
 _busy_lock = threading.Lock()
 # id(image) -> (image, the fields its imageDetail is made from, that imageDetail's JSON text)
 _text_cache: dict[int, tuple[Any, tuple, str]] = {}
-# Listing scope -> (tracked images, their generation, images in listing order, their keys)
-_order_cache: dict[str, tuple[Any, int, list[Any], list[str]]] = {}
 
 
 class TrackedImages(list):
@@ -94,11 +93,25 @@ class TrackedImages(list):
         self._by_digest: Optional[dict[str, Any]] = None
         self._places: Optional[dict[int, int]] = None
         self._indexes: list[Any] = [image for image in self if image.graph.is_index]
+        self._order: Optional[tuple[int, list[Any], list[str]]] = None
+        # Built now, when the bench sets a registry up, rather than by the first request
+        # of a measured run.
+        self.by_digest()
+        self._places = {id(image): at for at, image in enumerate(self)}
+        self.listing_order()
 
     def by_digest(self) -> dict[str, Any]:
         if self._by_digest is None:
             self._by_digest = {image.get_image_digest(): image for image in self}
         return self._by_digest
+
+    def listing_order(self) -> tuple[list[Any], list[str]]:
+        """These images in the emulator's listing order, and their keys (kept until the
+        membership changes)."""
+        if self._order is None or self._order[0] != self.generation:
+            ordered = sorted(self, key=ecr_emulator._image_order_key)
+            self._order = (self.generation, ordered, [ecr_emulator._image_order_key(i) for i in ordered])
+        return self._order[1], self._order[2]
 
     def indexes(self) -> list[Any]:
         """The image indexes (manifest lists) among these images, in push order."""
@@ -478,12 +491,7 @@ def _listing_page(name: str, images: "TrackedImages", max_results: Any,
     else:
         return None
     scope = f"images:{name}:ANY"
-    entry = _order_cache.get(scope)
-    if entry is None or entry[0] is not images or entry[1] != images.generation:
-        ordered = sorted(images, key=ecr_emulator._image_order_key)
-        entry = (images, images.generation, ordered, [ecr_emulator._image_order_key(i) for i in ordered])
-        _order_cache[scope] = entry
-    ordered, keys = entry[2], entry[3]
+    ordered, keys = images.listing_order()
     start = 0
     if next_token:
         try:
@@ -516,7 +524,10 @@ def _detail_texts(images: list[Any], serialize: Any) -> list[str]:
 def _kept_text(image: Any) -> Optional[str]:
     """The kept imageDetail text of this image, if every field it was made from is unchanged."""
     entry = _text_cache.get(id(image))
-    if entry is None or entry[0] is not image or entry[1] != _detail_fields(image):
+    if entry is None or entry[0] is not image:
+        return None
+    fields = entry[1]
+    if fields[:-1] != _DETAIL_VALUES(image) or fields[-1] != image.__dict__.get("emu_size"):
         return None
     return entry[2]
 
@@ -567,11 +578,16 @@ def _plain_delete_result(result: Any) -> bool:
                for d, members in fields)
 
 
+# What an imageDetail is made from, besides the size some tests set: immutable values, and
+# the tags (a list, kept as a copy and compared by value).
+_DETAIL_VALUES = operator.attrgetter("registry_id", "repository_name", "_image_digest", "image_pushed_at",
+                                     "image_manifest_media_type", "image_manifest", "image_tags")
+
+
 def _detail_fields(image: Any) -> tuple:
-    """Everything a serialized imageDetail is made from (immutable values, and the tags)."""
-    return (image.registry_id, image.repository_name, image.get_image_digest(), tuple(image.image_tags),
-            image.image_pushed_at, getattr(image, "emu_size", None), image.image_manifest_media_type,
-            image.image_manifest)
+    """Everything a serialized imageDetail is made from (the tags as a copy)."""
+    values = _DETAIL_VALUES(image)
+    return values[:-1] + (list(values[-1]), image.__dict__.get("emu_size"))
 
 
 # --------------------------------------------------------------------------
@@ -593,15 +609,22 @@ def self_check(emu: Any) -> None:
     referrer = emu.push_referrer(repo, index.digest, pushed_at=days_ago(5))
     backend_repo = emu.ecr_backend()._get_repository(repo)
     track(backend_repo)
-    saved = [(image, list(image.image_tags), image.image_tag) for image in backend_repo.images]
+    saved = [(image, list(image.image_tags), image.image_tag, image.image_pushed_at,
+              image.__dict__.get("emu_size")) for image in backend_repo.images]
 
     def restore() -> None:
-        for image, tags, tag in saved:
+        for image, tags, tag, pushed_at, size in saved:
             image.image_tags = list(tags)
             image.image_tag = tag
-        backend_repo.images = TrackedImages(image for image, _, _ in saved)
+            image.image_pushed_at = pushed_at
+            if size is None:
+                image.__dict__.pop("emu_size", None)
+            else:
+                image.emu_size = size
+        backend_repo.images = TrackedImages(image for image, *_ in saved)
 
     client = emu.client(counted=False)
+    repushed = days_ago(7)
 
     def ask() -> list[Any]:
         answers: list[Any] = []
@@ -630,6 +653,10 @@ def self_check(emu: Any) -> None:
             token = page.get("nextToken")
             if not token:
                 break
+        call("describe_images", repositoryName=repo, maxResults=1000)
+        # Fields an imageDetail is made from, changed: kept texts must not be answered.
+        emu.set_pushed_at(repo, bulk[5], repushed)
+        emu.set_size(repo, bulk[6], 12345)
         call("describe_images", repositoryName=repo, maxResults=1000)
         call("describe_images", repositoryName=repo, maxResults=1001)
         call("describe_images", repositoryName=repo, nextToken="bm90IGEgdG9rZW4")
@@ -660,7 +687,7 @@ def self_check(emu: Any) -> None:
         call("batch_delete_image", repositoryName=repo, imageIds=[{"imageDigest": d} for d in bulk[30:]])
         # Images moved by the deletions above; then an index's children, free once it is gone.
         call("batch_delete_image", repositoryName=repo,
-             imageIds=[{"imageDigest": d} for d in (index.digest, referrer, plain, bulk[3])])
+             imageIds=[{"imageDigest": d} for d in (index.digest, referrer, plain, bulk[0])])
         call("batch_delete_image", repositoryName=repo, imageIds=[{"imageDigest": d} for d in index.children])
         again = client.describe_images(repositoryName=repo, maxResults=1000)
         again.pop("ResponseMetadata", None)
