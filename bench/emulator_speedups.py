@@ -72,8 +72,9 @@ _installed = False
 _install_lock = threading.Lock()
 _busy = 0.0
 _busy_lock = threading.Lock()
-# id(image) -> (image, the fields its imageDetail is made from, that imageDetail's JSON text)
-_text_cache: dict[int, tuple[Any, tuple, str]] = {}
+# id(image) -> (image, the values and the size its imageDetail is made from, that
+# imageDetail's JSON text)
+_text_cache: dict[int, tuple[Any, tuple, Any, str]] = {}
 
 
 class TrackedImages(list):
@@ -97,13 +98,19 @@ class TrackedImages(list):
         # Built now, when the bench sets a registry up, rather than by the first request
         # of a measured run.
         self.by_digest()
-        self._places = {id(image): at for at, image in enumerate(self)}
+        self.places()
         self.listing_order()
 
     def by_digest(self) -> dict[str, Any]:
         if self._by_digest is None:
             self._by_digest = {image.get_image_digest(): image for image in self}
         return self._by_digest
+
+    def places(self) -> dict[int, int]:
+        """id(image) -> its place in this list."""
+        if self._places is None:
+            self._places = {id(image): at for at, image in enumerate(self)}
+        return self._places
 
     def listing_order(self) -> tuple[list[Any], list[str]]:
         """These images in the emulator's listing order, and their keys (kept until the
@@ -144,9 +151,7 @@ class TrackedImages(list):
         if not gone:
             return
         self.generation += 1
-        if self._places is None:
-            self._places = {id(image): at for at, image in enumerate(self)}
-        places = self._places
+        places = self.places()
         for image in gone:
             at = places.pop(id(image))
             last = list.pop(self)
@@ -361,7 +366,6 @@ def _install_patches() -> None:
 
     ECRBackend.batch_delete_image = batch_delete_image
 
-
     # What copy.copy made before (BaseModel.__new__ tracked it), without pickling's protocol;
     # with the speed-ups on, untracked.
     def copy_image(self: Any) -> Any:
@@ -395,18 +399,11 @@ def _install_describe_images(ECRResponse: Any, ActionResult: Any) -> None:  # no
             status, headers, _ = ActionResult({}).execute_result(context)
             return _with_body(status, headers, _with_details(self.result, texts))
 
-    def tracked_answer(response: Any) -> Optional[Any]:
-        found = _tracked_images(response.ecr_backend, response._get_param)
-        return None if found is None else Details(*found)
-
     original = ECRResponse.describe_images
 
     def describe_images(self: Any) -> Any:
-        if _enabled:
-            answer = tracked_answer(self)
-            if answer is not None:
-                return answer
-        return original(self)
+        found = _tracked_images(self.ecr_backend, self._get_param) if _enabled else None
+        return original(self) if found is None else Details(*found)
 
     ECRResponse.describe_images = describe_images
 
@@ -452,9 +449,7 @@ def _delete_body(backend: Any, request: dict[str, Any]) -> Optional[str]:
     ids = request.get("imageIds")
     repository = backend.repositories.get(request.get("repositoryName"))
     if not (isinstance(getattr(repository, "images", None), TrackedImages) and set(request) <= {"repositoryName", "imageIds"}
-            and isinstance(ids, list) and 1 <= len(ids) <= ecr_emulator.MAX_BATCH_DELETE
-            and all(isinstance(i, dict) and list(i) == ["imageDigest"] and isinstance(i["imageDigest"], str)
-                    for i in ids)):
+            and _digests_alone(ids, ecr_emulator.MAX_BATCH_DELETE)):
         return None
     result = backend.batch_delete_image(repository.name, None, ids)
     if not _plain_delete_result(result):
@@ -465,18 +460,22 @@ def _delete_body(backend: Any, request: dict[str, Any]) -> Optional[str]:
 def _by_digests(images: "TrackedImages", ids: Any) -> Optional[list[Any]]:
     """The images these ids name, first mention first, when every id is a digest alone
     of an image there (else None: the emulator answers, and fails the call as ECR does)."""
-    index = images.by_digest()
-    if not isinstance(ids, list) or len(ids) > ecr_emulator.MAX_IMAGE_IDS:
+    if not _digests_alone(ids, ecr_emulator.MAX_IMAGE_IDS):
         return None
+    index = images.by_digest()
     found: dict[str, Any] = {}
     for image_id in ids:
-        if not (isinstance(image_id, dict) and list(image_id) == ["imageDigest"]):
-            return None
         image = index.get(image_id["imageDigest"])
         if image is None:
             return None
         found.setdefault(image_id["imageDigest"], image)
     return list(found.values())
+
+
+def _digests_alone(ids: Any, most: int) -> bool:
+    """1 to ``most`` image ids, each a digest (text) alone."""
+    return isinstance(ids, list) and 1 <= len(ids) <= most and all(
+        isinstance(i, dict) and list(i) == ["imageDigest"] and isinstance(i["imageDigest"], str) for i in ids)
 
 
 def _listing_page(name: str, images: "TrackedImages", max_results: Any,
@@ -517,19 +516,17 @@ def _detail_texts(images: list[Any], serialize: Any) -> list[str]:
                 del detail.image_tags
             details.append(detail)
         for image, serialized in zip(missing, json.loads(serialize(details))["imageDetails"]):
-            _text_cache[id(image)] = (image, _detail_fields(image), json.dumps(serialized))
-    return [text if text is not None else _text_cache[id(image)][2] for image, text in zip(images, texts)]
+            _text_cache[id(image)] = (image, *_detail_fields(image), json.dumps(serialized))
+    return [text if text is not None else _text_cache[id(image)][3] for image, text in zip(images, texts)]
 
 
 def _kept_text(image: Any) -> Optional[str]:
     """The kept imageDetail text of this image, if every field it was made from is unchanged."""
     entry = _text_cache.get(id(image))
-    if entry is None or entry[0] is not image:
+    if entry is None or entry[0] is not image or entry[1] != _DETAIL_VALUES(image) \
+            or entry[2] != image.__dict__.get("emu_size"):
         return None
-    fields = entry[1]
-    if fields[:-1] != _DETAIL_VALUES(image) or fields[-1] != image.__dict__.get("emu_size"):
-        return None
-    return entry[2]
+    return entry[3]
 
 
 def _with_body(status: Any, headers: Any, body: str) -> Any:
@@ -567,8 +564,8 @@ def _plain_delete_result(result: Any) -> bool:
     ``_deleted_ids_text`` writes as moto would."""
     if not (isinstance(result, dict) and set(result) == {"imageIds", "failures"}):
         return False
-    # A failure that names no image (MissingDigestAndTag) is left to moto: the self-check
-    # does not ask for one, and the clients measured never cause one.
+    # A failure that names no image (MissingDigestAndTag): ids that are digests never
+    # cause one.
     if not all(isinstance(f, dict) and f.get("imageId") for f in result["failures"]):
         return False
     ids = result["imageIds"] + [f["imageId"] for f in result["failures"]]
@@ -584,10 +581,11 @@ _DETAIL_VALUES = operator.attrgetter("registry_id", "repository_name", "_image_d
                                      "image_manifest_media_type", "image_manifest", "image_tags")
 
 
-def _detail_fields(image: Any) -> tuple:
-    """Everything a serialized imageDetail is made from (the tags as a copy)."""
+def _detail_fields(image: Any) -> tuple[tuple, Any]:
+    """Everything a serialized imageDetail is made from: its values (the tags as a copy),
+    and its size when set."""
     values = _DETAIL_VALUES(image)
-    return values[:-1] + (list(values[-1]), image.__dict__.get("emu_size"))
+    return values[:-1] + (list(values[-1]),), image.__dict__.get("emu_size")
 
 
 # --------------------------------------------------------------------------
@@ -673,6 +671,9 @@ def self_check(emu: Any) -> None:
         call("describe_images", repositoryName=repo, maxResults=3, filter={"tagStatus": "ANY"})
         call("describe_images", repositoryName=repo, imageIds=[{"imageDigest": bulk[2], "imageTag": "v1"}])
         call("describe_images", repositoryName=repo, imageIds=[{"imageDigest": bulk[2], "imageTag": "v2"}])
+        # A digest alone beside a digest with a tag it does not hold: the call fails.
+        call("describe_images", repositoryName=repo,
+             imageIds=[{"imageDigest": bulk[0]}, {"imageDigest": bulk[2], "imageTag": "v2"}])
         call("describe_images", repositoryName=repo, imageIds=[{"imageDigest": "sha256:" + "0" * 64}])
         call("describe_images", repositoryName=repo, imageIds=[{"imageTag": "latest"}])
         call("batch_delete_image", repositoryName=repo, imageIds=[
