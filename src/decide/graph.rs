@@ -267,7 +267,10 @@ impl Resolver<'_> {
                     Pending::Follower(listed) => Decision::new(listed, follower_expiry(parents)),
                 };
                 decision.wave = wave;
-                decision.set_follows(parents.iter().map(|(_, p)| p.clone()).collect());
+                if !parents.is_empty() {
+                    let parents = parents.iter().map(|(_, p)| p.clone()).collect();
+                    self.plan.follows.insert(decision.listed, parents);
+                }
                 (decision, Status::Expired(wave))
             }
         };

@@ -11,12 +11,13 @@
 //! most one rule, and never by a rule of lower priority than one whose selection matches it.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::graph::Unreadable;
-use super::policy::{Limit, Policy, Rule, TagStatus};
+use super::policy::{Limit, Policy, Rule, TagStatus, MAX_RULES};
 use crate::model::{Digest, Image};
 
 /// Why an image expires or stays. Displays as a short human sentence, e.g.
@@ -202,7 +203,8 @@ fn plural(n: u64, noun: &str) -> String {
 
 /// One image with what the plan does to it and why. The image itself stays in
 /// [`Plan::images`], where the listing put it: a decision names it by its place there, so
-/// that planning a million images moves small records rather than the images.
+/// that planning a million images moves small records rather than the images. 32 bytes:
+/// what an image follows, which few do, is in [`Plan::follows`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     /// Where the image is in [`Plan::images`]. A `u32`: ECR caps a repository's images far
@@ -214,13 +216,6 @@ pub struct Decision {
     /// every image in a lower wave (an index before its children, a subject before its
     /// referrers). 0 for images that follow nothing.
     pub wave: u32,
-    /// See [`Decision::follows`]. One pointer, null for the many images that follow
-    /// nothing: every image has a decision.
-    #[allow(
-        clippy::box_collection,
-        reason = "a thin pointer: 8 bytes in every decision, where a Vec or slice takes 16 or 24"
-    )]
-    follows: Option<Box<Vec<Digest>>>,
 }
 
 impl Decision {
@@ -230,19 +225,7 @@ impl Decision {
             listed,
             reason,
             wave: 0,
-            follows: None,
         }
-    }
-
-    /// The digests this image follows (the indexes that list it, the subject it refers to);
-    /// an expired image is only deleted once each of these that expired is gone.
-    pub fn follows(&self) -> &[Digest] {
-        self.follows.as_deref().map_or(&[], Vec::as_slice)
-    }
-
-    /// Records what the image follows.
-    pub(crate) fn set_follows(&mut self, parents: Vec<Digest>) {
-        self.follows = (!parents.is_empty()).then(|| Box::new(parents));
     }
 
     /// For expired: the applied rule; for kept: the rule that claimed it (None when no rule
@@ -266,6 +249,8 @@ pub struct Decided<'p> {
     pub image: &'p Image,
     /// What the plan does to it, and why.
     pub decision: &'p Decision,
+    /// What it follows: see [`Plan::follows`].
+    pub follows: &'p [Digest],
 }
 
 impl std::ops::Deref for Decided<'_> {
@@ -289,6 +274,10 @@ pub struct Plan {
     pub kept: Vec<Decision>,
     /// Index manifests that could not be read: nothing untagged expires while any exists.
     pub unreadable: Vec<Unreadable>,
+    /// By an expired image's place in [`Plan::images`], the digests it follows (the indexes
+    /// that list it, the subject it refers to): it is only deleted once each of these that
+    /// expired is gone. Beside the decisions, not in each: few images follow another.
+    pub follows: BTreeMap<u32, Vec<Digest>>,
 }
 
 impl Plan {
@@ -305,6 +294,10 @@ impl Plan {
         decisions.iter().map(|decision| Decided {
             image: self.image(decision),
             decision,
+            follows: self
+                .follows
+                .get(&decision.listed)
+                .map_or(&[], Vec::as_slice),
         })
     }
 
@@ -332,6 +325,10 @@ impl Plan {
                 decision.listed = new;
             }
         }
+        let follows = std::mem::take(&mut self.follows).into_iter();
+        self.follows = follows
+            .filter_map(|(listed, parents)| Some((renumbered[listed as usize]?, parents)))
+            .collect();
     }
 
     /// Puts both lists in the plan's order.
@@ -369,18 +366,28 @@ impl Key {
 
     /// Whole days from the push to `now` (an [`instant`]), rounded toward zero as
     /// `TimeDelta::num_days` rounds. In integers: a million expired images each need it, and
-    /// rebuilding their `DateTime`s took a fifth of the plan.
+    /// rebuilding their `DateTime`s took a fifth of the plan. In `i64`: once the seconds
+    /// and the nanoseconds carry the same sign, the nanoseconds (under one second) cannot
+    /// change the whole days, and an `i128` division was a library call per image.
     fn age_days(self, now: u128) -> i64 {
-        let nanos = |at: u128| {
+        let parts = |at: u128| {
             let secs = ((at >> 32) as u64 ^ 1 << 63) as i64;
-            i128::from(secs) * NANOS_PER_SECOND + i128::from(at as u32)
+            (secs, i64::from(at as u32))
         };
-        ((nanos(now) - nanos(self.pushed())) / (NANOS_PER_SECOND * SECONDS_PER_DAY)) as i64
+        let ((now_secs, now_nanos), (secs, nanos)) = (parts(now), parts(self.pushed()));
+        // chrono's instants lie within ±2^44 seconds of the epoch: no overflow.
+        let mut secs = now_secs - secs;
+        let nanos = now_nanos - nanos;
+        if secs > 0 && nanos < 0 {
+            secs -= 1;
+        } else if secs < 0 && nanos > 0 {
+            secs += 1;
+        }
+        secs / SECONDS_PER_DAY
     }
 }
 
-const NANOS_PER_SECOND: i128 = 1_000_000_000;
-const SECONDS_PER_DAY: i128 = 24 * 3600;
+const SECONDS_PER_DAY: i64 = 24 * 3600;
 
 /// `at` as an integer in the order of instants: seconds (sign bit flipped, so that the
 /// order of the unsigned number is that of the signed) above nanoseconds.
@@ -496,18 +503,21 @@ pub(crate) fn plan_alone(
     let rules = policy.rules();
     let (mut keys, matches) = keys_and_matches(&images, followers, rules);
     sort_keys(&mut keys, &images);
+    let matches = matches.in_order_of(&keys);
     let (expired, kept) = apply_rules(rules, &keys, &matches, now);
     Plan {
         images,
         expired,
         kept,
         unreadable: Vec::new(),
+        follows: BTreeMap::new(),
     }
 }
 
-/// Which rules' selections match each image, one bit per rule, by the image's place in the
-/// listing, computed in a single pass over the images. Bytes rather than words: with up to
-/// 8 rules, the bits of a million images fit in a cache.
+/// Which rules' selections match each image, one bit per rule, computed in a single pass
+/// over the images (by their places in the listing), then put in the plan's order for the
+/// rule pass ([`Matches::in_order_of`]). Bytes rather than words: with up to 8 rules, the
+/// bits of a million images fit in a cache.
 struct Matches {
     /// Bytes per image: one per 8 rules.
     width: usize,
@@ -517,23 +527,46 @@ struct Matches {
 }
 
 impl Matches {
+    /// The same bits, for the images of `keys` in that order: the rule pass then reads them
+    /// one after the other. Gathered in a loop of nothing else, the reads at random places
+    /// overlap; the rule pass waited on each (a seventh of the plan, per million images).
+    fn in_order_of(self, keys: &[Key]) -> Matches {
+        let width = self.width;
+        let mut bits = Vec::with_capacity(keys.len() * width);
+        for key in keys {
+            let at = key.listed() as usize * width;
+            // Byte by byte: `extend_from_slice` called memcpy for every image.
+            for &byte in &self.bits[at..at + width] {
+                bits.push(byte);
+            }
+        }
+        Matches {
+            width,
+            bits,
+            counts: self.counts,
+        }
+    }
+
     /// The rules (places in the policy, so in priority order) whose selections match the
-    /// image listed at `listed`.
-    fn rules_of(&self, listed: u32) -> impl Iterator<Item = usize> + '_ {
-        let at = listed as usize * self.width;
-        let bytes = self.bits[at..at + self.width].iter().enumerate();
-        bytes.flat_map(|(byte_at, &byte)| {
-            let mut rest = byte;
-            std::iter::from_fn(move || {
-                (rest != 0).then(|| {
-                    let bit = rest.trailing_zeros() as usize;
-                    rest &= rest - 1;
-                    byte_at * 8 + bit
-                })
+    /// image at `at` (in the order the bits are in): the set bits of one word, lowest first.
+    fn rules_of(&self, at: usize) -> impl Iterator<Item = usize> {
+        let bytes = &self.bits[at * self.width..(at + 1) * self.width];
+        let mut rest = bytes
+            .iter()
+            .rev()
+            .fold(0u64, |word, &byte| word << 8 | u64::from(byte));
+        std::iter::from_fn(move || {
+            (rest != 0).then(|| {
+                let rule = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                rule
             })
         })
     }
 }
+
+// An image's match bits fit one word: a policy has at most `MAX_RULES` rules.
+const _: () = assert!(MAX_RULES <= 64);
 
 /// The keys of the images that stand alone (all but the `followers`, places in the listing,
 /// ascending), in listing order, and which rules match each image (by its place).
@@ -563,8 +596,8 @@ fn keys_and_matches(images: &[Image], followers: &[u32], rules: &[Rule]) -> (Vec
     (keys, matches)
 }
 
-/// Applies every rule to the images of `keys` (in the plan's order) and files each as expired
-/// or kept, in that order, with its reason.
+/// Applies every rule to the images of `keys` (in the plan's order; `matches` in the same
+/// order) and files each as expired or kept, in that order, with its reason.
 ///
 /// One pass, a group of equal push instants at a time. A count rule ranks its matched images
 /// newest first, ties by smaller digest first; an image's rank (how many matched images come
@@ -580,15 +613,25 @@ fn apply_rules(
     let now_at = instant(now);
     let mut later = matches.counts.clone();
     let mut newer = vec![0u32; rules.len()];
+    // Most images are kept: that list gets room for all, and gives back what it did not
+    // use at the end.
     let (mut expired, mut kept) = (Vec::new(), Vec::with_capacity(keys.len()));
+    let mut start = 0;
     for group in keys.chunk_by(|a, b| a.pushed() == b.pushed()) {
-        for key in group {
-            matches.rules_of(key.listed()).for_each(|r| later[r] -= 1);
+        let places = start..start + group.len();
+        start = places.end;
+        // Each rule that matches in the group ranks its first match there after all its
+        // matches in later groups: the last write of `newer[r]` comes after the group's last
+        // decrement of `later[r]`. Only those rules are read below.
+        for at in places.clone() {
+            for r in matches.rules_of(at) {
+                later[r] -= 1;
+                newer[r] = later[r];
+            }
         }
-        newer.copy_from_slice(&later);
-        for &key in group {
+        for (&key, at) in group.iter().zip(places) {
             let mut state = State::Unselected;
-            for r in matches.rules_of(key.listed()) {
+            for r in matches.rules_of(at) {
                 let rule = &rules[r];
                 state = state.then(
                     rule.priority,
@@ -603,6 +646,7 @@ fn apply_rules(
             }
         }
     }
+    kept.shrink_to_fit();
     (expired, kept)
 }
 
@@ -785,10 +829,45 @@ mod tests {
     }
 
     #[test]
+    fn dropping_the_kept_images_keeps_what_each_expired_image_follows() {
+        let images = vec![
+            image("kept", &["v1"], 1),
+            image("subject", &[], 30),
+            image("signature", &[], 30),
+        ];
+        let mut plan = Plan {
+            images,
+            ..Plan::default()
+        };
+        plan.kept.push(Decision::new(0, Reason::Unselected));
+        plan.expired.push(Decision::new(1, Reason::Unselected));
+        let subject = crate::model::Digest::from("sha256:subject");
+        let mut signature = Decision::new(
+            2,
+            Reason::SubjectExpired {
+                subject: subject.to_string().into(),
+            },
+        );
+        signature.wave = 1;
+        plan.expired.push(signature);
+        plan.follows.insert(2, vec![subject.clone()]);
+
+        plan.drop_kept();
+        let follows: Vec<(&str, &[crate::model::Digest])> = plan
+            .with_images(&plan.expired)
+            .map(|d| (names(&plan, std::slice::from_ref(d.decision))[0], d.follows))
+            .collect();
+        assert_eq!(
+            follows,
+            [("subject", &[][..]), ("signature", &[subject][..])]
+        );
+    }
+
+    #[test]
     fn decisions_stay_small() {
         // A million images make a million decisions: a byte here is a megabyte there.
         assert_eq!(std::mem::size_of::<Reason>(), 24);
-        assert_eq!(std::mem::size_of::<Decision>(), 40);
+        assert_eq!(std::mem::size_of::<Decision>(), 32);
     }
 
     // ---- Every worked example of "Examples of lifecycle policies in Amazon ECR". ----
@@ -814,6 +893,53 @@ mod tests {
             names(&plan, &plan.kept),
             ["old-beta", "old-untagged", "new-prod"]
         );
+    }
+
+    #[test]
+    fn rules_past_the_eighth_match_and_rank_as_the_first_eight_do() {
+        // Ten rules: an image's matches take two bytes, and rules 9 and 10 decide here.
+        let age = |prefix: &str| {
+            json!({ "tagStatus": "tagged", "tagPrefixList": [prefix],
+                    "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 1000 })
+        };
+        let mut rules: Vec<Value> = (1..=8)
+            .map(|p| rule(p, age(if p == 2 { "x-b" } else { "p" })))
+            .collect();
+        rules.push(rule(9, prefixes_count(&["x"], 1)));
+        rules.push(rule(10, status_age("untagged", 1)));
+        let hours = |h| TimeDelta::hours(h);
+        let images = vec![
+            image_at("new", &["x-new"], hours(1)),
+            image_at("both", &["x-b1"], hours(2)),
+            image_at("old", &["x-old"], hours(3)),
+            image_at("loose", &[], hours(72)),
+            image_at("fresh", &[], hours(1)),
+            image_at("p", &["p-1"], hours(5)),
+        ];
+        let plan = plan(images, &policy(rules), now());
+        let reason = |name| decision(&plan, name).reason.clone();
+        assert_eq!(reason("new"), Reason::WithinLimits { rule: 9 });
+        let claimed = Reason::Claimed {
+            rule: 2,
+            would_expire: 9,
+        };
+        assert_eq!(reason("both"), claimed);
+        let beyond = Reason::BeyondCount {
+            rule: 9,
+            newer: 2,
+            limit: 1,
+        };
+        assert_eq!(reason("old"), beyond);
+        let aged = Reason::PushedTooLongAgo {
+            rule: 10,
+            tag_status: TagStatus::Untagged,
+            age_days: 3,
+            limit_days: 1,
+        };
+        assert_eq!(reason("loose"), aged);
+        assert_eq!(reason("fresh"), Reason::WithinLimits { rule: 10 });
+        assert_eq!(reason("p"), Reason::WithinLimits { rule: 1 });
+        assert_eq!(expired_names(&plan), ["loose", "old"]);
     }
 
     #[test]

@@ -14,8 +14,9 @@ use serde_json::Value;
 
 /// ECR's limit on the length of a lifecycle policy document, in characters.
 const MAX_DOCUMENT_CHARS: usize = 30_720;
-/// ECR's limit on the number of rules in one lifecycle policy.
-const MAX_RULES: usize = 50;
+/// ECR's limit on the number of rules in one lifecycle policy. The planner keeps each
+/// image's matches in one 64-bit word.
+pub(crate) const MAX_RULES: usize = 50;
 /// ECR's limit on `*` wildcards in one `tagPatternList` entry.
 const MAX_WILDCARDS: usize = 4;
 

@@ -168,7 +168,7 @@ impl<R: Registry> Deleter<'_, R> {
         let mut ready = Vec::new();
         for d in wave {
             let waiting = d
-                .follows()
+                .follows
                 .iter()
                 .find(|p| self.expired.contains(p) && !self.gone.contains(*p));
             match waiting {
