@@ -80,6 +80,8 @@ pub struct FakeRegistry {
     pub retagged: Vec<(String, Vec<String>)>,
     /// How long each re-check and each delete takes (tokio time).
     pub call_delay: Duration,
+    /// Digest → how much longer a re-check that asks for it takes.
+    pub slow_rechecks: Vec<(String, Duration)>,
     /// Digests whose BatchDeleteImage call fails as a whole (AccessDenied).
     pub refused: HashSet<String>,
     /// Every call, as `images <repo> <listing>`, `tags <arn>`, `delete <repo> <n>`.
@@ -230,7 +232,12 @@ impl Registry for FakeRegistry {
         assert!(digests.len() <= BATCH_LIMIT);
         let _call = self.enter();
         let started = self.next_tick();
-        tokio::time::sleep(self.call_delay).await;
+        let slow = self
+            .slow_rechecks
+            .iter()
+            .filter(|(d, _)| digests.contains(d));
+        let extra: Duration = slow.map(|(_, extra)| *extra).sum();
+        tokio::time::sleep(self.call_delay + extra).await;
         let deleted = self.deleted();
         let images = self.images.iter().find(|(n, _)| n == repo);
         let images = images.map(|(_, i)| i.as_slice()).unwrap_or_default();

@@ -180,15 +180,19 @@ impl<R: Registry> Deleter<'_, R> {
         }
         let failed = &FirstFailure::default();
         let (registry, repository) = (self.registry, self.repository);
-        let attempts: Vec<_> = stream::iter(ready.chunks(BATCH_LIMIT))
-            .map(|batch| async move {
+        let mut attempts: Vec<_> = stream::iter(ready.chunks(BATCH_LIMIT).enumerate())
+            .map(|(at, batch)| async move {
                 let attempt = attempt(registry, repository, batch, failed).await;
-                (batch, attempt)
+                (at, batch, attempt)
             })
-            .buffered(self.concurrency)
+            // Unordered: a batch that has answered makes room for the next at once. In
+            // order, it kept its place until every earlier batch had answered, so one slow
+            // call held up the calls behind it.
+            .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        for (batch, attempt) in attempts {
+        attempts.sort_unstable_by_key(|&(at, _, _)| at);
+        for (_, batch, attempt) in attempts {
             self.count(batch, attempt);
         }
         match first_failure(failed) {

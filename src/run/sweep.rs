@@ -953,6 +953,45 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_slow_batch_does_not_hold_up_the_batches_behind_it() {
+        // Three batches, two at a time; the first one's re-check takes 10 s longer.
+        let fake = Fake {
+            images: vec![("web".into(), images("web", 300, 30, None))],
+            call_delay: Duration::from_secs(1),
+            slow_rechecks: vec![("sha256:web0299".into(), Duration::from_secs(10))],
+            delete_failures: vec![
+                ("sha256:web0000".into(), "InternalFailure".into()),
+                ("sha256:web0299".into(), "InternalFailure".into()),
+            ],
+            ..Fake::default()
+        };
+        let started = Instant::now();
+        let report = live_run_at(&fake, "2").await;
+
+        assert_eq!(report.repositories[0].deleted, 298);
+        // Counted in batch order, not in the order the batches answered.
+        let failed = report.repositories[0].failures.iter();
+        let failed: Vec<&str> = failed.filter_map(|f| f.image_digest.as_deref()).collect();
+        assert_eq!(failed, ["sha256:web0299", "sha256:web0000"]);
+        let rechecks = fake.recheck_spans.lock().expect("lock").clone();
+        let span = |digest: &str| {
+            let batch = rechecks
+                .iter()
+                .find(|r| r.digests.iter().any(|d| d == digest));
+            batch.cloned().expect("a re-check of the batch")
+        };
+        let (slow, last) = (span("sha256:web0299"), span("sha256:web0000"));
+        assert!(
+            last.started < slow.answered,
+            "the third batch's re-check started at tick {}, after the first's answered at {}",
+            last.started,
+            slow.answered
+        );
+        // The slow batch's 11 s re-check and 1 s delete: the others fit beside it.
+        assert_eq!(started.elapsed().as_secs(), 12);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn concurrent_waves_stay_ordered_children_after_their_index_answered() {
         let mut all = Vec::new();
         let mut families = Vec::new();
