@@ -722,7 +722,6 @@ mod tests {
     use chrono::TimeZone;
     use proptest::prelude::*;
     use serde_json::{json, Value};
-    use std::collections::BTreeMap;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 6, 30, 12, 0, 0).unwrap()
@@ -841,7 +840,7 @@ mod tests {
         };
         plan.kept.push(Decision::new(0, Reason::Unselected));
         plan.expired.push(Decision::new(1, Reason::Unselected));
-        let subject = crate::model::Digest::from("sha256:subject");
+        let subject = Digest::from("sha256:subject");
         let mut signature = Decision::new(
             2,
             Reason::SubjectExpired {
@@ -853,14 +852,9 @@ mod tests {
         plan.follows.insert(2, vec![subject.clone()]);
 
         plan.drop_kept();
-        let follows: Vec<(&str, &[crate::model::Digest])> = plan
-            .with_images(&plan.expired)
-            .map(|d| (names(&plan, std::slice::from_ref(d.decision))[0], d.follows))
-            .collect();
-        assert_eq!(
-            follows,
-            [("subject", &[][..]), ("signature", &[subject][..])]
-        );
+        assert_eq!(expired_names(&plan), ["subject", "signature"]);
+        let follows: Vec<&[Digest]> = plan.with_images(&plan.expired).map(|d| d.follows).collect();
+        assert_eq!(follows, [&[][..], &[subject][..]]);
     }
 
     #[test]
