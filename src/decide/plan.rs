@@ -364,6 +364,13 @@ impl Key {
         self.0 as u32
     }
 
+    /// The push instant in milliseconds since the epoch; None unless it is a whole
+    /// millisecond.
+    fn whole_millis(self) -> Option<i64> {
+        let (secs, nanos) = split(self.pushed());
+        (nanos % 1_000_000 == 0).then(|| secs * 1000 + i64::from(nanos / 1_000_000))
+    }
+
     /// Whole days from the push to `now` (an [`instant`]), rounded toward zero as
     /// `TimeDelta::num_days` rounds. In integers: a million expired images each need it, and
     /// rebuilding their `DateTime`s took a fifth of the plan. In `i64`: once the seconds
@@ -371,8 +378,8 @@ impl Key {
     /// change the whole days, and an `i128` division was a library call per image.
     fn age_days(self, now: u128) -> i64 {
         let parts = |at: u128| {
-            let secs = ((at >> 32) as u64 ^ 1 << 63) as i64;
-            (secs, i64::from(at as u32))
+            let (secs, nanos) = split(at);
+            (secs, i64::from(nanos))
         };
         let ((now_secs, now_nanos), (secs, nanos)) = (parts(now), parts(self.pushed()));
         // chrono's instants lie within ±2^44 seconds of the epoch: no overflow.
@@ -392,18 +399,88 @@ const SECONDS_PER_DAY: i64 = 24 * 3600;
 /// `at` as an integer in the order of instants: seconds (sign bit flipped, so that the
 /// order of the unsigned number is that of the signed) above nanoseconds.
 fn instant(at: DateTime<Utc>) -> u128 {
-    let secs = at.timestamp() as u64 ^ 1 << 63;
-    u128::from(secs) << 32 | u128::from(at.timestamp_subsec_nanos())
+    joined(at.timestamp(), at.timestamp_subsec_nanos())
+}
+
+/// The [`instant`] of `secs` and `nanos` since the epoch.
+fn joined(secs: i64, nanos: u32) -> u128 {
+    u128::from(secs as u64 ^ 1 << 63) << 32 | u128::from(nanos)
+}
+
+/// An [`instant`]'s seconds and nanoseconds since the epoch.
+fn split(at: u128) -> (i64, u32) {
+    (((at >> 32) as u64 ^ 1 << 63) as i64, at as u32)
 }
 
 /// Sorts keys into the plan's order: by push instant, then by digest.
 fn sort_keys(keys: &mut [Key], images: &[Image]) {
-    keys.sort_unstable();
+    if !sort_narrow(keys) {
+        keys.sort_unstable();
+    }
     let digest = |key: &Key| &images[key.listed() as usize].digest;
     for same_instant in keys.chunk_by_mut(|a, b| a.pushed() == b.pushed()) {
         if same_instant.len() > 1 {
             same_instant.sort_unstable_by(|a, b| digest(a).cmp(digest(b)));
         }
+    }
+}
+
+/// Sorts `keys` as they sort, but as 8-byte integers, when they fit: half the bytes to move,
+/// and the sort was a quarter of the plan. They fit when every push instant is a whole
+/// millisecond (ECR's precision: the adapter rounds to it) and the milliseconds from the
+/// earliest push, above the bits of the largest place, fit 64 bits. That numbering keeps
+/// the keys' order, since a key's push instant is its whole milliseconds. False, with
+/// `keys` untouched, when they do not fit.
+fn sort_narrow(keys: &mut [Key]) -> bool {
+    let Some(narrow) = Narrow::of(keys) else {
+        return false;
+    };
+    let mut packed: Vec<u64> = keys.iter().map(|&key| narrow.pack(key)).collect();
+    packed.sort_unstable();
+    for (key, packed) in keys.iter_mut().zip(packed) {
+        *key = narrow.unpack(packed);
+    }
+    true
+}
+
+/// How [`sort_narrow`] numbers keys: milliseconds since the earliest push, above the place.
+struct Narrow {
+    earliest_ms: i64,
+    place_bits: u32,
+}
+
+impl Narrow {
+    /// The numbering for `keys`; None when a push instant is not a whole millisecond or the
+    /// numbers would not fit 64 bits (and for no keys).
+    fn of(keys: &[Key]) -> Option<Narrow> {
+        let last_place = keys.iter().map(|key| key.listed()).max()?;
+        let place_bits = u32::BITS - last_place.leading_zeros();
+        let (mut earliest_ms, mut latest_ms) = (i64::MAX, i64::MIN);
+        for key in keys {
+            let ms = key.whole_millis()?;
+            earliest_ms = earliest_ms.min(ms);
+            latest_ms = latest_ms.max(ms);
+        }
+        // chrono's instants lie within ±2^53 milliseconds of the epoch: no overflow.
+        let span = (latest_ms - earliest_ms) as u64;
+        let fits = span.checked_shr(u64::BITS - place_bits).unwrap_or(0) == 0;
+        fits.then_some(Narrow {
+            earliest_ms,
+            place_bits,
+        })
+    }
+
+    fn pack(&self, key: Key) -> u64 {
+        // `of` checked every key.
+        let ms = key.whole_millis().unwrap_or(self.earliest_ms);
+        ((ms - self.earliest_ms) as u64) << self.place_bits | u64::from(key.listed())
+    }
+
+    fn unpack(&self, packed: u64) -> Key {
+        let ms = self.earliest_ms + (packed >> self.place_bits) as i64;
+        let listed = (packed & ((1 << self.place_bits) - 1)) as u32;
+        let at = joined(ms.div_euclid(1000), ms.rem_euclid(1000) as u32 * 1_000_000);
+        Key(at << 32 | u128::from(listed))
     }
 }
 
@@ -1427,6 +1504,56 @@ mod tests {
     }
 
     #[test]
+    fn keys_sort_as_8_bytes_only_when_they_fit() {
+        let at = |secs: i64, nanos: u32, listed: u32| {
+            Key::new(DateTime::from_timestamp(secs, nanos).unwrap(), listed)
+        };
+        let day = 24 * 3600;
+        // 32 bits of place leave 32 bits of milliseconds: 49.7 days.
+        let cases = [
+            (
+                "whole milliseconds",
+                vec![at(day, 7_000_000, 2), at(0, 0, 1)],
+                true,
+            ),
+            ("one key", vec![at(-day, 0, 0)], true),
+            ("no keys", vec![], false),
+            (
+                "a sub-millisecond push",
+                vec![at(day, 7_000_001, 2), at(0, 0, 1)],
+                false,
+            ),
+            (
+                "no push time",
+                vec![Key::new(DateTime::<Utc>::MAX_UTC, 1), at(0, 0, 0)],
+                false,
+            ),
+            (
+                "49 days, 32 bits of place",
+                vec![at(49 * day, 0, u32::MAX), at(0, 0, 0)],
+                true,
+            ),
+            (
+                "50 days, 32 bits of place",
+                vec![at(50 * day, 0, u32::MAX), at(0, 0, 0)],
+                false,
+            ),
+            (
+                "50 days, 31 bits of place",
+                vec![at(50 * day, 0, 1 << 30), at(0, 0, 0)],
+                true,
+            ),
+        ];
+        for (case, keys, fits) in cases {
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            let mut narrow = keys.clone();
+            assert_eq!(sort_narrow(&mut narrow), fits, "{case}");
+            assert_eq!(narrow, if fits { sorted } else { keys }, "{case}");
+        }
+    }
+
+    #[test]
     fn age_in_days_at_the_edges_of_a_day() {
         let day = 24 * 3600;
         // (pushed seconds, nanos; now seconds, nanos; whole days)
@@ -1476,7 +1603,10 @@ mod tests {
             prop::collection::btree_set(prop::sample::select(&TAGS[..]), 0..3),
             0i64..160,
         );
-        prop::collection::vec(spec, 0..16).prop_map(|specs| {
+        // A quarter of the repositories have push times off the millisecond, which the
+        // keys' 16-byte sort orders (ECR's are whole milliseconds, for the 8-byte sort).
+        let specs = prop::collection::vec(spec, 0..16);
+        (specs, prop::bool::weighted(0.25)).prop_map(|(specs, sub_millisecond)| {
             specs
                 .into_iter()
                 .enumerate()
@@ -1484,7 +1614,8 @@ mod tests {
                     // Unique, and not in push order.
                     digest: format!("sha256:{:02}-{i}", (i * 37) % 17).into(),
                     tags: tags.into_iter().map(str::to_string).collect(),
-                    pushed_at: now() - TimeDelta::hours(quarter_days * 6),
+                    pushed_at: now() - TimeDelta::hours(quarter_days * 6)
+                        + TimeDelta::nanoseconds(if sub_millisecond { i as i64 % 3 } else { 0 }),
                     size_bytes: None,
                     manifest_media_type: None,
                     subject: None,
@@ -1654,6 +1785,29 @@ mod tests {
                     .count();
                 prop_assert!(expired <= matched.saturating_sub(n as usize));
             }
+        }
+
+        #[test]
+        fn keys_sort_the_same_in_8_bytes(
+            pushes in prop::collection::vec((-1_000_000i64..1_000_000, 0u32..3), 0..40),
+            spread in prop::sample::select(vec![1i64, 1000, 3_000_000, 1 << 32]),
+            place_stride in prop::sample::select(vec![1u32, 3, 1 << 26]),
+        ) {
+            // Milliseconds (sometimes with a nanosecond more), ties and spans of every size.
+            let keys: Vec<Key> = pushes
+                .iter()
+                .enumerate()
+                .map(|(i, &(ms, nanos))| {
+                    let at = DateTime::from_timestamp_millis(ms * spread).unwrap()
+                        + TimeDelta::nanoseconds(i64::from(nanos / 2));
+                    Key::new(at, i as u32 * place_stride)
+                })
+                .collect();
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            let mut narrow = keys.clone();
+            let fitted = sort_narrow(&mut narrow);
+            prop_assert_eq!(narrow, if fitted { sorted } else { keys });
         }
 
         #[test]
