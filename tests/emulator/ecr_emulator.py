@@ -47,6 +47,15 @@ ECR patches (this module; manifests are parsed by ``image_graph``):
 * EventBridge delivers events to rule targets with ``account``, as AWS does
   (moto's default template leaves it out).
 
+Connections (the HTTP server):
+
+* A connection stays open between requests, as ECR's endpoints keep it, so a
+  client's SDK reuses it (werkzeug's server answers every request with
+  ``Connection: close``, and then reads and drops whatever the client sends
+  next; a client paid a new connection and the emulator a new thread per
+  call). A client that asks for ``Connection: close`` gets it. Responses go out
+  without Nagle's delay, and ``stop()`` closes the connections still open.
+
 Request handling (the WSGI middleware):
 
 * Every request is counted per API action: from ``X-Amz-Target`` (ECR, ECS,
@@ -84,6 +93,8 @@ import io
 import json
 import random
 import re
+import selectors
+import socket
 import threading
 import time
 import uuid
@@ -261,6 +272,7 @@ def apply_patches() -> None:
             return
         _apply_patches()
         _patch_event_delivery()
+        _keep_connections()
         _patched = True
 
 
@@ -926,6 +938,11 @@ class Emulator(ComputeMixin):
             return
         self._server.shutdown()
         self._server.server_close()
+        for connection in list(_open_connections(self._server)):
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already closed by the client
+                pass
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server = None
@@ -1414,5 +1431,58 @@ from moto.moto_server.werkzeug_app import MotoRequestHandler as _MotoRequestHand
 
 
 class _QuietHandler(_MotoRequestHandler):
+    """moto's request handler, without an access log, keeping connections open."""
+
+    # The header and the body of a response are two writes: without this, the second
+    # waits for the client's delayed acknowledgement of the first on a kept connection.
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        _open_connections(self.server).add(self.connection)
+
+    def finish(self) -> None:
+        _open_connections(self.server).discard(self.connection)
+        super().finish()
+
+    def send_header(self, keyword: str, value: str) -> None:
+        # werkzeug closes every connection; a client that did not ask for that keeps it.
+        if keyword.lower() == "connection" and value.lower() == "close" and not self.close_connection:
+            return
+        super().send_header(keyword, value)
+
     def log_request(self, *args: Any, **kwargs: Any) -> None:  # no per-request access log
         pass
+
+
+def _open_connections(server: Any) -> set[Any]:
+    """The sockets of the connections ``server`` holds open (for ``Emulator.stop``)."""
+    return server.__dict__.setdefault("emu_open_connections", set())
+
+
+class _NothingToDrain:
+    """Stands in for the ``selectors`` module in werkzeug's server, which, after each
+    response, reads and drops what the client sent next, to close the connection
+    cleanly: on a kept connection that is the client's next request. The middleware
+    reads every request's body whole, so nothing of a request is left to drain."""
+
+    EVENT_READ = selectors.EVENT_READ
+
+    class DefaultSelector:
+        def register(self, *args: Any) -> None:
+            pass
+
+        def select(self, timeout: Optional[float] = None) -> list[Any]:
+            return []
+
+        def close(self) -> None:
+            pass
+
+
+def _keep_connections() -> None:
+    """Makes werkzeug's server keep connections (see ``_NothingToDrain``)."""
+    import werkzeug.serving
+
+    if werkzeug.serving.selectors is not selectors and werkzeug.serving.selectors is not _NothingToDrain:
+        raise RuntimeError("werkzeug.serving changed: check how it drains a connection before keeping it")
+    werkzeug.serving.selectors = _NothingToDrain

@@ -3,6 +3,8 @@ observed through boto3 over HTTP."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -16,6 +18,67 @@ from ecr_emulator import days_ago, manifest_digest
 def test_serves_on_loopback_only(emu):
     assert emu.endpoint.startswith("http://127.0.0.1:")
     assert emu.client().describe_repositories()["repositories"] == []
+
+
+def _ecr_call(connection, action, body, headers=None):
+    """One ECR call on ``connection`` (http.client: it shows whether the socket is kept)."""
+    connection.request("POST", "/", json.dumps(body), {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": f"AmazonEC2ContainerRegistry_V20150921.{action}",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261201/us-east-1/ecr/aws4_request, "
+                         "SignedHeaders=host, Signature=0",
+        **(headers or {}),
+    })
+    response = connection.getresponse()
+    return response, json.loads(response.read())
+
+
+def test_a_connection_stays_open_for_the_next_call_as_ecrs_do(emu):
+    emu.push_image("team/app", tags=["v1"])
+    connection = http.client.HTTPConnection(emu.host, emu.port, timeout=5)
+    first, repositories = _ecr_call(connection, "DescribeRepositories", {})
+    kept = connection.sock
+    # Sent as soon as the first answer is read: werkzeug would have read and dropped it.
+    second, images = _ecr_call(connection, "DescribeImages", {"repositoryName": "team/app"})
+    assert [r["repositoryName"] for r in repositories["repositories"]] == ["team/app"]
+    assert [i["imageTags"] for i in images["imageDetails"]] == [["v1"]]
+    assert (first.getheader("Connection"), first.will_close) == (None, False)
+    assert connection.sock is kept
+    assert emu.request_counts() == {"DescribeRepositories": 1, "DescribeImages": 1}
+    connection.close()
+
+
+def test_calls_on_a_kept_connection_wait_for_no_acknowledgement(emu):
+    connection = http.client.HTTPConnection(emu.host, emu.port, timeout=5)
+    start = time.monotonic()
+    for _ in range(20):
+        _ecr_call(connection, "DescribeRepositories", {})
+    elapsed = time.monotonic() - start
+    connection.close()
+    # Nagle's algorithm held each answer's body for the client's delayed acknowledgement
+    # of its header: about 40 ms a call. Served at once, a call takes a few ms.
+    assert elapsed < 0.4, f"20 calls took {elapsed:.2f} s"
+
+
+def test_a_client_that_asks_to_close_the_connection_has_it_closed(emu):
+    connection = http.client.HTTPConnection(emu.host, emu.port, timeout=5)
+    response, _ = _ecr_call(connection, "DescribeRepositories", {}, {"Connection": "close"})
+    assert (response.getheader("Connection"), response.will_close) == ("close", True)
+    assert connection.sock is None
+
+
+def test_stopping_closes_the_connections_kept_open():
+    own = ecr_emulator.Emulator().start()
+    connection = http.client.HTTPConnection(own.host, own.port, timeout=5)
+    try:
+        first, _ = _ecr_call(connection, "DescribeRepositories", {})
+        assert first.status == 200 and connection.sock is not None
+        own.stop()
+        with pytest.raises((ConnectionError, http.client.HTTPException)):
+            _ecr_call(connection, "DescribeRepositories", {})
+    finally:
+        connection.close()
+        own.stop()
 
 
 def test_describe_repositories_paginates(emu):
