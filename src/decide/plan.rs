@@ -351,7 +351,12 @@ struct Key(u128);
 
 impl Key {
     fn new(pushed: DateTime<Utc>, listed: u32) -> Self {
-        Key(instant(pushed) << 32 | u128::from(listed))
+        Key::of(instant(pushed), listed)
+    }
+
+    /// The key of an image pushed at `pushed` (an [`instant`]).
+    fn of(pushed: u128, listed: u32) -> Self {
+        Key(pushed << 32 | u128::from(listed))
     }
 
     /// The push instant, as [`instant`] gives it.
@@ -367,8 +372,14 @@ impl Key {
     /// The push instant in milliseconds since the epoch; None unless it is a whole
     /// millisecond.
     fn whole_millis(self) -> Option<i64> {
+        let (_, nanos) = split(self.pushed());
+        nanos.is_multiple_of(1_000_000).then(|| self.millis())
+    }
+
+    /// The push instant in whole milliseconds since the epoch, finer digits dropped.
+    fn millis(self) -> i64 {
         let (secs, nanos) = split(self.pushed());
-        (nanos % 1_000_000 == 0).then(|| secs * 1000 + i64::from(nanos / 1_000_000))
+        secs * 1000 + i64::from(nanos / 1_000_000)
     }
 
     /// Whole days from the push to `now` (an [`instant`]), rounded toward zero as
@@ -470,17 +481,17 @@ impl Narrow {
         })
     }
 
+    /// `key`'s number; `of` checked that its push instant is a whole millisecond.
     fn pack(&self, key: Key) -> u64 {
-        // `of` checked every key.
-        let ms = key.whole_millis().unwrap_or(self.earliest_ms);
-        ((ms - self.earliest_ms) as u64) << self.place_bits | u64::from(key.listed())
+        ((key.millis() - self.earliest_ms) as u64) << self.place_bits | u64::from(key.listed())
     }
 
+    /// The key numbered `packed`.
     fn unpack(&self, packed: u64) -> Key {
         let ms = self.earliest_ms + (packed >> self.place_bits) as i64;
         let listed = (packed & ((1 << self.place_bits) - 1)) as u32;
         let at = joined(ms.div_euclid(1000), ms.rem_euclid(1000) as u32 * 1_000_000);
-        Key(at << 32 | u128::from(listed))
+        Key::of(at, listed)
     }
 }
 

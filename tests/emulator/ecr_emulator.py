@@ -918,6 +918,7 @@ class Emulator(ComputeMixin):
         app = _Middleware(DomainDispatcherApplication(create_backend_app), self)
         self._server = make_server(self.host, self._port, app, threaded=True,
                                    request_handler=_QuietHandler)
+        self._server.open_connections = set()  # sockets, for stop() to close
         port = self._server.server_address[1]
         self.endpoint = f"http://{self.host}:{port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="ecr-emulator", daemon=True)
@@ -938,7 +939,7 @@ class Emulator(ComputeMixin):
             return
         self._server.shutdown()
         self._server.server_close()
-        for connection in list(_open_connections(self._server)):
+        for connection in list(self._server.open_connections):
             try:
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:  # already closed by the client
@@ -1439,10 +1440,10 @@ class _QuietHandler(_MotoRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        _open_connections(self.server).add(self.connection)
+        self.server.open_connections.add(self.connection)
 
     def finish(self) -> None:
-        _open_connections(self.server).discard(self.connection)
+        self.server.open_connections.discard(self.connection)
         super().finish()
 
     def send_header(self, keyword: str, value: str) -> None:
@@ -1453,11 +1454,6 @@ class _QuietHandler(_MotoRequestHandler):
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:  # no per-request access log
         pass
-
-
-def _open_connections(server: Any) -> set[Any]:
-    """The sockets of the connections ``server`` holds open (for ``Emulator.stop``)."""
-    return server.__dict__.setdefault("emu_open_connections", set())
 
 
 class _NothingToDrain:
